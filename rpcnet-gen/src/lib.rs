@@ -1,0 +1,1 @@
+//! rpcnet-gen: Rust service definitions to typed rpcnet stubs.

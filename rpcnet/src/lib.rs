@@ -1,0 +1,27 @@
+//! rpcnet: gRPC semantics (paths, length-prefixed prost messages, status in trailers, deadlines,
+//! metadata, cancellation) over HTTP/3 on quinn + h3 + rustls.
+//!
+//! See `docs/runtime-api.md` for the public surface and `ARCHITECTURE.md` for the invariants.
+
+pub mod codec;
+pub mod codegen;
+mod call;
+mod client;
+mod context;
+mod error;
+pub mod metadata;
+mod server;
+pub mod status;
+mod streaming;
+pub mod timeout;
+pub mod tls;
+mod transport;
+
+pub use call::{Request, Response};
+pub use client::{Client, ClientConfig};
+pub use context::{ConnectionId, PeerIdentity, RequestContext};
+pub use error::Error;
+pub use metadata::{Metadata, MetadataError};
+pub use server::{Server, ServerBuilder, ServerCall, ServerConfig, Service, ShutdownHandle};
+pub use status::{Code, Status};
+pub use streaming::{channel, ResponseStream, StreamReceiver, StreamSender, Streaming};
