@@ -3,10 +3,10 @@
 //!
 //! See `docs/runtime-api.md` for the public surface and `ARCHITECTURE.md` for the invariants.
 
-pub mod codec;
-pub mod codegen;
 mod call;
 mod client;
+pub mod codec;
+pub mod codegen;
 mod context;
 mod error;
 pub mod metadata;

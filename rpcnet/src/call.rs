@@ -1,0 +1,151 @@
+//! `Request` and `Response`: a message (or stream) together with its metadata.
+
+use std::time::Duration;
+
+use crate::Metadata;
+
+/// What a client sends: a message (or a stream of messages), custom metadata and an optional
+/// per-call timeout (sent as `grpc-timeout`, enforced on both sides).
+#[derive(Debug)]
+pub struct Request<T> {
+    metadata: Metadata,
+    message: T,
+    timeout: Option<Duration>,
+}
+
+impl<T> Request<T> {
+    /// A request with no metadata and no deadline.
+    pub fn new(message: T) -> Self {
+        Request {
+            metadata: Metadata::new(),
+            message,
+            timeout: None,
+        }
+    }
+
+    /// Builds a request from its parts; used by the server when decoding a call.
+    pub(crate) fn from_parts(metadata: Metadata, message: T) -> Self {
+        Request {
+            metadata,
+            message,
+            timeout: None,
+        }
+    }
+
+    /// The custom metadata (request headers other than the transport's own).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Mutable access to the custom metadata, to add headers before sending.
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
+    /// Sets the call's deadline relative to when the call starts.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = Some(timeout);
+    }
+
+    /// Builder form of [`Request::set_timeout`].
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The timeout set on this request, if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The message (or stream).
+    pub fn get_ref(&self) -> &T {
+        &self.message
+    }
+
+    /// Mutable access to the message (or stream).
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.message
+    }
+
+    /// Takes the message (or stream) out, dropping the metadata.
+    pub fn into_inner(self) -> T {
+        self.message
+    }
+
+    /// Splits the request into metadata, message and timeout.
+    pub(crate) fn into_parts(self) -> (Metadata, T, Option<Duration>) {
+        (self.metadata, self.message, self.timeout)
+    }
+}
+
+impl<T> From<T> for Request<T> {
+    fn from(message: T) -> Self {
+        Request::new(message)
+    }
+}
+
+/// What a server answers: a message (or stream) with custom response metadata (sent as
+/// response headers).
+#[derive(Debug)]
+pub struct Response<T> {
+    metadata: Metadata,
+    message: T,
+}
+
+impl<T> Response<T> {
+    /// A response with no metadata.
+    pub fn new(message: T) -> Self {
+        Response {
+            metadata: Metadata::new(),
+            message,
+        }
+    }
+
+    pub(crate) fn from_parts(metadata: Metadata, message: T) -> Self {
+        Response { metadata, message }
+    }
+
+    /// The response headers' custom metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Mutable access to the response metadata, to add headers before answering.
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
+    /// The message (or stream).
+    pub fn get_ref(&self) -> &T {
+        &self.message
+    }
+
+    /// Mutable access to the message (or stream).
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.message
+    }
+
+    /// Takes the message (or stream) out, dropping the metadata.
+    pub fn into_inner(self) -> T {
+        self.message
+    }
+
+    pub(crate) fn into_parts(self) -> (Metadata, T) {
+        (self.metadata, self.message)
+    }
+
+    /// Maps the message, keeping the metadata.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Response<U> {
+        Response {
+            metadata: self.metadata,
+            message: f(self.message),
+        }
+    }
+}
+
+impl<T> From<T> for Response<T> {
+    fn from(message: T) -> Self {
+        Response::new(message)
+    }
+}

@@ -1,0 +1,132 @@
+//! `RequestContext`: what a server handler knows about its call (connection, stream, peer,
+//! deadline, verified identity) and how it learns that the client went away.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// A server-side connection number, unique per server and counted from 1; shown as `conn-<n>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn-{}", self.0)
+    }
+}
+
+/// The identity in a client certificate that the server verified against its client CA (mTLS).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The subject's common name, when it has one.
+    pub common_name: Option<String>,
+    /// DNS names from the subject alternative name extension.
+    pub dns_names: Vec<String>,
+    /// The whole leaf certificate, DER-encoded.
+    pub der: Bytes,
+}
+
+/// Per-call facts handed to a server handler. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    connection_id: ConnectionId,
+    stream_id: u64,
+    peer_addr: SocketAddr,
+    deadline: Option<Instant>,
+    peer_identity: Option<Arc<PeerIdentity>>,
+    path: String,
+    cancelled: watch::Receiver<bool>,
+}
+
+/// The runtime's side of a call's cancellation signal.
+#[derive(Debug)]
+pub(crate) struct CancelHandle(watch::Sender<bool>);
+
+impl CancelHandle {
+    /// Marks the call as cancelled; every `RequestContext::cancelled` future resolves.
+    pub(crate) fn cancel(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// The fields a server fills in for each call.
+pub(crate) struct ContextParts {
+    pub connection_id: ConnectionId,
+    pub stream_id: u64,
+    pub peer_addr: SocketAddr,
+    pub deadline: Option<Instant>,
+    pub peer_identity: Option<Arc<PeerIdentity>>,
+    pub path: String,
+}
+
+impl RequestContext {
+    pub(crate) fn new(parts: ContextParts) -> (RequestContext, CancelHandle) {
+        let (tx, rx) = watch::channel(false);
+        let ctx = RequestContext {
+            inner: Arc::new(Inner {
+                connection_id: parts.connection_id,
+                stream_id: parts.stream_id,
+                peer_addr: parts.peer_addr,
+                deadline: parts.deadline,
+                peer_identity: parts.peer_identity,
+                path: parts.path,
+                cancelled: rx,
+            }),
+        };
+        (ctx, CancelHandle(tx))
+    }
+
+    /// The server's number for the QUIC connection carrying this call.
+    pub fn connection_id(&self) -> ConnectionId {
+        self.inner.connection_id
+    }
+
+    /// The HTTP/3 (QUIC) request stream id of this call.
+    pub fn stream_id(&self) -> u64 {
+        self.inner.stream_id
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.inner.peer_addr
+    }
+
+    /// When the call's `grpc-timeout` runs out, if the client set one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.inner.deadline
+    }
+
+    /// The verified client certificate identity, when the client presented one (mTLS).
+    pub fn peer_identity(&self) -> Option<&PeerIdentity> {
+        self.inner.peer_identity.as_deref()
+    }
+
+    /// The request path, `/<package>.<Service>/<Method>`.
+    pub fn path(&self) -> &str {
+        &self.inner.path
+    }
+
+    /// Whether the client cancelled the call (reset its stream, stopped reading, or lost its
+    /// connection), or its deadline passed.
+    pub fn is_cancelled(&self) -> bool {
+        *self.inner.cancelled.borrow()
+    }
+
+    /// Resolves once the call is cancelled (see [`RequestContext::is_cancelled`]). Handlers
+    /// doing long work select on it to stop early.
+    pub async fn cancelled(&self) {
+        let mut rx = self.inner.cancelled.clone();
+        // An error means the runtime dropped the call's handle, which only happens when the
+        // call is over: treat that as cancelled too.
+        let _ = rx.wait_for(|cancelled| *cancelled).await;
+    }
+}
