@@ -1,1 +1,213 @@
-//! rpcnet-gen: Rust service definitions to typed rpcnet stubs.
+//! rpcnet-gen: Rust service definitions (`*.rpc.rs`) to typed rpcnet stubs and a `.proto`.
+//!
+//! The pipeline is one module per job: [`parse`] (syn -> [`ast`]), [`check`] (ast -> checked
+//! [`model`], or diagnostics with locations), [`emit`] (model -> Rust tokens formatted with
+//! prettyplease, and `.proto` text), and [`output`] (atomic writes and `--check`). Everything is
+//! produced in memory first, so a rejected definition writes nothing.
+//!
+//! Use from a `build.rs`:
+//!
+//! ```no_run
+//! let config = rpcnet_gen::Config::new("proto/api.rpc.rs");
+//! let generated = rpcnet_gen::generate(&config)?;
+//! rpcnet_gen::write(&generated)?;
+//! # Ok::<(), rpcnet_gen::Error>(())
+//! ```
+
+pub mod ast;
+pub mod check;
+pub mod diagnostic;
+pub mod emit;
+pub mod model;
+pub mod names;
+pub mod output;
+pub mod parse;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::{Diagnostic, Loc};
+pub use output::{check, write, Stale, StaleReason, WriteSummary};
+
+/// Default directory for the Rust modules (`--out-dir`).
+pub const DEFAULT_OUT_DIR: &str = "generated/src";
+/// Default directory for the `.proto` file (`--proto-out`).
+pub const DEFAULT_PROTO_OUT: &str = "proto";
+
+/// What to generate from where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The definition file (`proto/connection_swap.rpc.rs`). Its path, as given, is named in the
+    /// `@generated` line of every output, so pass a path relative to the workspace root.
+    pub input: PathBuf,
+    /// Where `<stem>/mod.rs` and `<stem>/<service>/mod.rs` go.
+    pub out_dir: PathBuf,
+    /// Where `<stem>.proto` goes.
+    pub proto_out: PathBuf,
+    /// The protobuf package; overrides `#![rpcnet(package = "...")]` and the file stem.
+    pub package: Option<String>,
+}
+
+impl Config {
+    /// A config for `input` with the default output directories and no package override.
+    pub fn new(input: impl Into<PathBuf>) -> Config {
+        Config {
+            input: input.into(),
+            out_dir: PathBuf::from(DEFAULT_OUT_DIR),
+            proto_out: PathBuf::from(DEFAULT_PROTO_OUT),
+            package: None,
+        }
+    }
+}
+
+/// Every file one definition produces, in memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Generated {
+    /// The files, in a fixed order (messages module, service modules, `.proto`).
+    pub files: Vec<GeneratedFile>,
+    /// The directory that holds only this definition's Rust modules (`<out_dir>/<stem>`); files
+    /// in it that are no longer generated are stale.
+    pub module_dir: PathBuf,
+}
+
+/// One generated file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// Where it goes (output directory joined with its relative path).
+    pub path: PathBuf,
+    /// Its full contents.
+    pub contents: String,
+}
+
+/// Why generation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The definition file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An output file could not be written, compared or removed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The definition was rejected; nothing was written.
+    #[error("{0}")]
+    Definition(Diagnostics),
+    /// The generator produced Rust that does not parse: a bug in rpcnet-gen.
+    #[error("internal error in rpcnet-gen (please report): {0}")]
+    Internal(String),
+}
+
+/// The rejected constructs of one definition file, renderable as compiler-style messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostics {
+    /// The file, as given (with `/` separators).
+    pub path: String,
+    /// The problems, sorted by location.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Every problem rendered: `path:line:col: error: message`, the source line and a caret.
+    pub rendered: String,
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.rendered.trim_end())
+    }
+}
+
+/// Reads `config.input` and generates every output file in memory.
+pub fn generate(config: &Config) -> Result<Generated, Error> {
+    let source = std::fs::read_to_string(&config.input).map_err(|source| Error::Read {
+        path: config.input.clone(),
+        source,
+    })?;
+    generate_from_source(config, &source)
+}
+
+/// Generates from `source` as if it were the contents of `config.input` (which is not read).
+pub fn generate_from_source(config: &Config, source: &str) -> Result<Generated, Error> {
+    let display = display_path(&config.input);
+    let fail = |diagnostics: Vec<Diagnostic>| {
+        let rendered = diagnostics
+            .iter()
+            .map(|d| d.render(&display, source))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Error::Definition(Diagnostics {
+            path: display.clone(),
+            diagnostics,
+            rendered,
+        })
+    };
+    let file = parse::parse(source).map_err(fail)?;
+    let options = check::Options {
+        source: display.clone(),
+        stem: stem(&config.input),
+        package: config.package.clone(),
+    };
+    let schema = check::check(&file, &options).map_err(fail)?;
+    let outputs = emit::all(&schema).map_err(|e| Error::Internal(e.to_string()))?;
+    let files = outputs
+        .into_iter()
+        .map(|o| {
+            let root = match o.root {
+                emit::Root::Rust => &config.out_dir,
+                emit::Root::Proto => &config.proto_out,
+            };
+            GeneratedFile {
+                path: root.join(&o.relative),
+                contents: o.contents,
+            }
+        })
+        .collect();
+    Ok(Generated {
+        files,
+        module_dir: config.out_dir.join(&schema.module),
+    })
+}
+
+/// The input path as given, with `/` separators, for messages and `@generated` lines.
+fn display_path(path: &Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+/// The file name without `.rpc.rs` (or `.rs`, or any extension).
+fn stem(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for suffix in [".rpc.rs", ".rs"] {
+        if let Some(stem) = name.strip_suffix(suffix) {
+            return stem.to_string();
+        }
+    }
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems() {
+        assert_eq!(stem(Path::new("proto/connection_swap.rpc.rs")), "connection_swap");
+        assert_eq!(stem(Path::new("a/b.rs")), "b");
+        assert_eq!(stem(Path::new("a/b.txt")), "b");
+    }
+
+    #[test]
+    fn display_paths_use_slashes() {
+        assert_eq!(display_path(Path::new("a\\b.rpc.rs")), "a/b.rpc.rs");
+    }
+}

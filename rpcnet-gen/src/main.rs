@@ -1,0 +1,96 @@
+//! The `rpcnet-gen` command: parses flags, then calls the library to generate, write or check.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+/// Generates rpcnet client/server stubs and a `.proto` file from a `*.rpc.rs` definition.
+///
+/// Writes `<out-dir>/<stem>/mod.rs` (messages), `<out-dir>/<stem>/<service>/mod.rs` (one per
+/// service, the name in lowercase) and `<proto-out>/<stem>.proto`. Nothing is written if the
+/// definition has errors; unchanged files are left alone.
+#[derive(Parser, Debug)]
+#[command(name = "rpcnet-gen", version)]
+struct Args {
+    /// The definition file, e.g. `proto/connection_swap.rpc.rs` (named in every output's
+    /// `@generated` line as given, so use a path relative to the workspace root).
+    input: PathBuf,
+    /// Directory for the Rust modules.
+    #[arg(long, default_value = rpcnet_gen::DEFAULT_OUT_DIR)]
+    out_dir: PathBuf,
+    /// Directory for the `.proto` file.
+    #[arg(long, default_value = rpcnet_gen::DEFAULT_PROTO_OUT)]
+    proto_out: PathBuf,
+    /// Protobuf package for the wire paths; overrides `#![rpcnet(package = "...")]` in the file,
+    /// which itself defaults to the file stem.
+    #[arg(long)]
+    package: Option<String>,
+    /// Write nothing; exit 1 listing the files that are missing or out of date.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rpcnet-gen: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = rpcnet_gen::Config {
+        input: args.input,
+        out_dir: args.out_dir,
+        proto_out: args.proto_out,
+        package: args.package,
+    };
+    let generated = match rpcnet_gen::generate(&config) {
+        Ok(generated) => generated,
+        Err(rpcnet_gen::Error::Definition(diags)) => {
+            eprintln!("{}", diags.rendered.trim_end());
+            let n = diags.diagnostics.len();
+            let plural = if n == 1 { "" } else { "s" };
+            eprintln!("rpcnet-gen: {n} error{plural} in {}; nothing written", diags.path);
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if args.check {
+        let stale = rpcnet_gen::check(&generated).context("checking generated files")?;
+        if stale.is_empty() {
+            println!(
+                "rpcnet-gen: {} generated files are up to date",
+                generated.files.len()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!(
+            "rpcnet-gen: generated files are stale (regenerate with `cargo run -p rpcnet-gen -- {}`):",
+            config.input.display()
+        );
+        for s in stale {
+            eprintln!("  {} ({})", s.path.display(), s.reason);
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    let summary = rpcnet_gen::write(&generated).context("writing generated files")?;
+    for path in &summary.written {
+        println!("wrote {}", path.display());
+    }
+    for path in &summary.removed {
+        println!("removed {}", path.display());
+    }
+    println!(
+        "rpcnet-gen: {} written, {} unchanged, {} removed",
+        summary.written.len(),
+        summary.unchanged.len(),
+        summary.removed.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
