@@ -352,6 +352,10 @@ impl<'a> Checker<'a> {
             },
             Ty::Vec(inner, _) => match &**inner {
                 Ty::Named(n) if self.lookup(&n.text) == Some(Kind::Oneof) => {
+                    // Count the use, so the oneof is not also reported as unused.
+                    self.oneof_uses
+                        .entry(n.text.clone())
+                        .or_insert_with(|| format!("{}.{}", def.name.text, field.name.text));
                     self.error(
                         n.loc,
                         format!(
@@ -450,7 +454,7 @@ impl<'a> Checker<'a> {
                 Some(Kind::Oneof) => {
                     self.error(
                         n.loc,
-                        format!("a oneof cannot be used here ({place}): wrap it in a message"),
+                        format!("a oneof cannot be used in {place}: wrap it in a message"),
                     );
                     None
                 }
@@ -478,7 +482,10 @@ impl<'a> Checker<'a> {
             Ty::Option(..) | Ty::Vec(..) | Ty::Map(..) => {
                 self.error(
                     ty.loc(),
-                    format!("this type cannot be nested here ({place}): wrap it in a message"),
+                    format!(
+                        "`Option`, `Vec` and `HashMap` cannot be used in {place}: wrap the value \
+                         in a message"
+                    ),
                 );
                 None
             }
@@ -591,6 +598,15 @@ impl<'a> Checker<'a> {
     }
 
     fn enumeration(&mut self, def: &ast::TypeDef, values: &[ast::EnumValue]) -> model::Enum {
+        if values.is_empty() {
+            self.error(
+                def.name.loc,
+                format!(
+                    "enum `{}` has no variants; a protobuf enum needs at least one",
+                    def.name.text
+                ),
+            );
+        }
         let mut out = Vec::new();
         let mut next: i64 = 0;
         let mut names_seen: HashMap<&str, Loc> = HashMap::new();

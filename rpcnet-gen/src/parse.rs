@@ -281,16 +281,6 @@ impl Parser {
         let attrs = self.attrs(&e.attrs, AttrPlace::Other);
         self.no_generics(&e.generics, "enums");
         let name = self.name(&e.ident);
-        if e.variants.is_empty() {
-            self.error(
-                name.loc,
-                format!(
-                    "enum `{}` has no variants; a protobuf enum needs at least one",
-                    name.text
-                ),
-            );
-            return None;
-        }
         let carries_data = e
             .variants
             .iter()
@@ -470,9 +460,10 @@ impl Parser {
             self.error(Loc::of(v), "service methods cannot be variadic");
         }
         let parens = Loc::from_span(sig.paren_token.span.join());
-        let mut inputs = sig.inputs.iter();
-        match inputs.next() {
+        let mut inputs = sig.inputs.iter().peekable();
+        match inputs.peek() {
             Some(FnArg::Receiver(r)) => {
+                inputs.next();
                 if r.reference.is_none() || r.mutability.is_some() || r.colon_token.is_some() {
                     self.error(
                         Loc::of(r),

@@ -1,0 +1,231 @@
+//! Golden tests: every case folder's generated files (and error text) compared byte for byte.
+//!
+//! Valid cases live in `tests/golden/<case>/`: `input.rpc.rs`, the generator's output under
+//! `expected/`, and `prost_build.rs`, what prost-build makes of the exported `.proto` (compiled
+//! with protox, so every exported schema is also checked to be valid protobuf). Error cases
+//! live in `tests/golden/errors/<case>/`: `input.rpc.rs` and `expected.txt`.
+//!
+//! `UPDATE_GOLDEN=1 cargo test -p rpcnet-gen --test golden` rewrites the expected files. CI
+//! never sets it, so a stale golden file fails there with a diff.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rpcnet_gen::{Config, Error};
+
+const GOLDEN: &str = "tests/golden";
+const ERRORS: &str = "tests/golden/errors";
+
+fn update() -> bool {
+    std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1")
+}
+
+/// Case folders under `dir` (those holding an `input.rpc.rs`), sorted.
+fn cases(dir: &str) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {dir}: {e}"))
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().join("input.rpc.rs").is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+/// A readable unified diff, or `None` when equal.
+fn diff(expected: &str, actual: &str, name: &str) -> Option<String> {
+    if expected == actual {
+        return None;
+    }
+    let diff = similar::TextDiff::from_lines(expected, actual);
+    Some(format!(
+        "{}",
+        diff.unified_diff()
+            .context_radius(3)
+            .header(&format!("{name} (expected)"), &format!("{name} (actual)"))
+    ))
+}
+
+/// Compares `actual` with the golden file at `path` (or rewrites it under `UPDATE_GOLDEN=1`).
+fn compare(path: &Path, actual: &str, failures: &mut Vec<String>) {
+    if update() {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        }
+        if fs::read_to_string(path).ok().as_deref() != Some(actual) {
+            fs::write(path, actual).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        }
+        return;
+    }
+    let name = path.display().to_string();
+    match fs::read_to_string(path) {
+        Ok(expected) => {
+            if let Some(d) = diff(&expected, actual, &name) {
+                failures.push(d);
+            }
+        }
+        Err(e) => failures.push(format!(
+            "{name}: cannot read golden file ({e}); run with UPDATE_GOLDEN=1 to create it"
+        )),
+    }
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+fn valid_config(case: &str) -> Config {
+    let dir = PathBuf::from(GOLDEN).join(case);
+    Config {
+        input: dir.join("input.rpc.rs"),
+        out_dir: dir.join("expected"),
+        proto_out: dir.join("expected"),
+        package: None,
+    }
+}
+
+fn check_valid(case: &str, failures: &mut Vec<String>) {
+    let config = valid_config(case);
+    let generated = match rpcnet_gen::generate(&config) {
+        Ok(g) => g,
+        Err(e) => {
+            failures.push(format!("{case}: generation failed:\n{e}"));
+            return;
+        }
+    };
+    // Determinism: a second run gives byte-identical output.
+    match rpcnet_gen::generate(&config) {
+        Ok(again) if again == generated => {}
+        _ => failures.push(format!("{case}: a second run gave different output")),
+    }
+    for file in &generated.files {
+        compare(&file.path, &file.contents, failures);
+    }
+    // Nothing else may sit in expected/: a leftover file would hide a missing output.
+    let mut on_disk = Vec::new();
+    files_under(&config.out_dir, &mut on_disk);
+    for path in on_disk {
+        if !generated.files.iter().any(|f| f.path == path) {
+            if update() {
+                let _ = fs::remove_file(&path);
+            } else {
+                failures.push(format!(
+                    "{}: not generated any more (UPDATE_GOLDEN=1 removes it)",
+                    path.display()
+                ));
+            }
+        }
+    }
+    let proto = generated
+        .files
+        .iter()
+        .find(|f| f.path.extension().is_some_and(|e| e == "proto"));
+    let Some(proto) = proto else {
+        failures.push(format!("{case}: no .proto generated"));
+        return;
+    };
+    match prost_build_output(&proto.path, &proto.contents) {
+        Ok(code) => compare(
+            &PathBuf::from(GOLDEN).join(case).join("prost_build.rs"),
+            &code,
+            failures,
+        ),
+        Err(e) => failures.push(format!("{case}: the exported .proto does not compile: {e}")),
+    }
+}
+
+/// Compiles `.proto` text with protox and returns prost-build's Rust for it.
+fn prost_build_output(path: &Path, contents: &str) -> Result<String, String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let name = path
+        .file_name()
+        .ok_or("no file name")?
+        .to_string_lossy()
+        .into_owned();
+    fs::write(work.path().join(&name), contents).map_err(|e| e.to_string())?;
+    let fds = protox::compile([&name], [work.path()]).map_err(|e| format!("{e:?}"))?;
+    let out = work.path().join("out");
+    fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    prost_build::Config::new()
+        .out_dir(&out)
+        .compile_fds(fds)
+        .map_err(|e| e.to_string())?;
+    let mut files = Vec::new();
+    files_under(&out, &mut files);
+    files.sort();
+    let mut code = String::new();
+    for file in files {
+        code.push_str(&fs::read_to_string(&file).map_err(|e| e.to_string())?);
+    }
+    Ok(code)
+}
+
+fn check_error(case: &str, failures: &mut Vec<String>) {
+    let dir = PathBuf::from(ERRORS).join(case);
+    let work = match tempfile::tempdir() {
+        Ok(w) => w,
+        Err(e) => {
+            failures.push(format!("{case}: tempdir: {e}"));
+            return;
+        }
+    };
+    let config = Config {
+        input: dir.join("input.rpc.rs"),
+        out_dir: work.path().join("src"),
+        proto_out: work.path().join("proto"),
+        package: None,
+    };
+    let text = match rpcnet_gen::generate(&config) {
+        Ok(_) => {
+            failures.push(format!("{case}: expected errors, but generation succeeded"));
+            return;
+        }
+        Err(Error::Definition(diags)) => diags.rendered,
+        Err(e) => {
+            failures.push(format!("{case}: expected definition errors, got: {e}"));
+            return;
+        }
+    };
+    compare(&dir.join("expected.txt"), &text, failures);
+}
+
+fn report(failures: Vec<String>) {
+    assert!(
+        failures.is_empty(),
+        "{} golden mismatch(es):\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn valid_cases_match_golden_files() {
+    let cases: Vec<String> = cases(GOLDEN);
+    assert!(cases.len() >= 8, "only {} valid cases", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        check_valid(case, &mut failures);
+    }
+    report(failures);
+}
+
+#[test]
+fn error_cases_match_golden_files() {
+    let cases = cases(ERRORS);
+    assert!(cases.len() >= 15, "only {} error cases", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        check_error(case, &mut failures);
+    }
+    report(failures);
+}

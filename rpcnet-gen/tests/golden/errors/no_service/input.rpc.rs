@@ -1,0 +1,4 @@
+//! Messages only: there is nothing to generate stubs for.
+pub struct Request {
+    pub name: String,
+}

@@ -1,0 +1,7 @@
+pub struct Request {
+    pub name: String,
+}
+
+pub struct Reply {
+    pub text String,
+}
