@@ -1,0 +1,33 @@
+//! `director`: serves the worker registry and the client-facing `Inference` service, and moves
+//! client streams between workers (see `connection_swap::director`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use connection_swap::certs::CertPaths;
+use connection_swap::director::{self, DirectorConfig};
+
+/// Connection-swap director.
+#[derive(Debug, Parser)]
+#[command(name = "director", version, about)]
+struct Args {
+    /// Address to listen on (UDP, QUIC).
+    #[arg(long, env = "CONNECTION_SWAP_DIRECTOR_ADDR", default_value = DirectorConfig::DEFAULT_LISTEN)]
+    addr: SocketAddr,
+    /// Directory holding ca.pem, server.pem and server.key.
+    #[arg(long, env = CertPaths::ENV, default_value = CertPaths::DEFAULT_DIR)]
+    certs: PathBuf,
+    /// Interval at which workers must send heartbeats; three missed ones remove a worker.
+    #[arg(long, env = "CONNECTION_SWAP_HEARTBEAT_MS", default_value = "500", value_parser = connection_swap::config::parse_millis)]
+    heartbeat: std::time::Duration,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    connection_swap::logging::init();
+    let mut config = DirectorConfig::new(args.addr, CertPaths::new(args.certs));
+    config.heartbeat_interval = args.heartbeat;
+    director::run(config).await
+}

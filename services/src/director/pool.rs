@@ -1,0 +1,326 @@
+//! The director's worker pool: who is registered, who is available, who serves how many
+//! streams, and who has gone silent. Pure bookkeeping; it neither logs nor does I/O.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// What identifies a worker in logs and events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// The id handed out at registration (unique within one director process).
+    pub id: u64,
+    pub label: String,
+    /// Where the worker's `WorkerStream` server listens.
+    pub addr: SocketAddr,
+}
+
+/// The pool. `C` is the per-worker client (generic so the bookkeeping is testable alone).
+#[derive(Debug)]
+pub struct WorkerPool<C> {
+    state: Mutex<State<C>>,
+    /// Bumped on every change that may let a waiting `acquire` succeed.
+    changes: watch::Sender<u64>,
+}
+
+#[derive(Debug)]
+struct State<C> {
+    next_id: u64,
+    workers: BTreeMap<u64, Entry<C>>,
+}
+
+#[derive(Debug)]
+struct Entry<C> {
+    info: WorkerInfo,
+    available: bool,
+    /// Streams this director currently has assigned to the worker.
+    active: usize,
+    last_seen: Instant,
+    client: C,
+}
+
+/// A worker assigned to one stream. Dropping it gives the slot back.
+#[derive(Debug)]
+pub struct Lease<C> {
+    pool: Arc<WorkerPool<C>>,
+    /// The worker.
+    pub info: WorkerInfo,
+    /// The director's client for it.
+    pub client: C,
+}
+
+impl<C> Drop for Lease<C> {
+    fn drop(&mut self) {
+        let mut state = self.pool.lock();
+        if let Some(entry) = state.workers.get_mut(&self.info.id) {
+            entry.active = entry.active.saturating_sub(1);
+        }
+        drop(state);
+        self.pool.changed();
+    }
+}
+
+impl<C: Clone> WorkerPool<C> {
+    /// An empty pool.
+    pub fn new() -> Arc<Self> {
+        Arc::new(WorkerPool {
+            state: Mutex::new(State {
+                next_id: 1,
+                workers: BTreeMap::new(),
+            }),
+            changes: watch::Sender::new(0),
+        })
+    }
+
+    /// Adds a worker and returns its id, with the entry it replaced: a worker registering again
+    /// from the same address (after a restart, or after the director forgot it) replaces its
+    /// old entry.
+    pub fn register(
+        &self,
+        label: String,
+        addr: SocketAddr,
+        available: bool,
+        client: C,
+    ) -> (u64, Option<WorkerInfo>) {
+        let mut state = self.lock();
+        let replaced_id = state
+            .workers
+            .values()
+            .find(|e| e.info.addr == addr)
+            .map(|e| e.info.id);
+        let replaced = replaced_id.and_then(|id| state.workers.remove(&id).map(|e| e.info));
+        let id = state.next_id;
+        state.next_id += 1;
+        state.workers.insert(
+            id,
+            Entry {
+                info: WorkerInfo { id, label, addr },
+                available,
+                active: 0,
+                last_seen: Instant::now(),
+                client,
+            },
+        );
+        drop(state);
+        self.changed();
+        (id, replaced)
+    }
+
+    /// Records a heartbeat. Returns false when `id` is unknown or belongs to another address
+    /// (an id from an earlier director process): the worker must register again.
+    pub fn heartbeat(&self, id: u64, addr: SocketAddr, available: bool) -> bool {
+        let mut state = self.lock();
+        let Some(entry) = state.workers.get_mut(&id).filter(|e| e.info.addr == addr) else {
+            return false;
+        };
+        entry.last_seen = Instant::now();
+        let became_available = available && !entry.available;
+        entry.available = available;
+        drop(state);
+        if became_available {
+            self.changed();
+        }
+        true
+    }
+
+    /// Sets a worker's availability as it reported it; `None` when the worker is unknown.
+    /// Returns the worker and whether anything changed.
+    pub fn set_available(
+        &self,
+        id: u64,
+        addr: SocketAddr,
+        available: bool,
+    ) -> Option<(WorkerInfo, bool)> {
+        let mut state = self.lock();
+        let entry = state.workers.get_mut(&id).filter(|e| e.info.addr == addr)?;
+        entry.last_seen = Instant::now();
+        let changed = entry.available != available;
+        entry.available = available;
+        let info = entry.info.clone();
+        drop(state);
+        if changed {
+            self.changed();
+        }
+        Some((info, changed))
+    }
+
+    /// Marks a worker unavailable because one of its streams failed. Returns false when it is
+    /// no longer in the pool.
+    pub fn mark_unavailable(&self, id: u64) -> bool {
+        let mut state = self.lock();
+        match state.workers.get_mut(&id) {
+            Some(entry) => {
+                entry.available = false;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a worker; `None` when it was not in the pool.
+    pub fn remove(&self, id: u64) -> Option<WorkerInfo> {
+        let removed = self.lock().workers.remove(&id).map(|e| e.info);
+        self.changed();
+        removed
+    }
+
+    /// Removes and returns the workers not heard from for longer than `max_silence`.
+    pub fn remove_silent(&self, max_silence: Duration, now: Instant) -> Vec<WorkerInfo> {
+        let mut state = self.lock();
+        let silent: Vec<u64> = state
+            .workers
+            .values()
+            .filter(|e| now.saturating_duration_since(e.last_seen) > max_silence)
+            .map(|e| e.info.id)
+            .collect();
+        let removed: Vec<WorkerInfo> = silent
+            .iter()
+            .filter_map(|id| state.workers.remove(id).map(|e| e.info))
+            .collect();
+        drop(state);
+        if !removed.is_empty() {
+            self.changed();
+        }
+        removed
+    }
+
+    /// Leases the least-loaded available worker (ties go to the earliest registered), avoiding
+    /// `avoid` unless it is the only choice. `None` when no worker is available.
+    pub fn try_acquire(self: &Arc<Self>, avoid: Option<u64>) -> Option<Lease<C>> {
+        let mut state = self.lock();
+        let pick = state
+            .workers
+            .values()
+            .filter(|e| e.available)
+            .min_by_key(|e| (Some(e.info.id) == avoid, e.active, e.info.id))
+            .map(|e| e.info.id)?;
+        let entry = state.workers.get_mut(&pick)?;
+        entry.active += 1;
+        Some(Lease {
+            pool: Arc::clone(self),
+            info: entry.info.clone(),
+            client: entry.client.clone(),
+        })
+    }
+
+    /// Waits until a worker is available and leases it (see [`WorkerPool::try_acquire`]).
+    pub async fn acquire(self: &Arc<Self>, avoid: Option<u64>) -> Lease<C> {
+        let mut changes = self.changes.subscribe();
+        loop {
+            if let Some(lease) = self.try_acquire(avoid) {
+                return lease;
+            }
+            // The sender lives in `self`, so `changed` cannot fail while we hold `self`.
+            if changes.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Registered workers as (info, available, active streams), in registration order.
+    pub fn snapshot(&self) -> Vec<(WorkerInfo, bool, usize)> {
+        self.lock()
+            .workers
+            .values()
+            .map(|e| (e.info.clone(), e.available, e.active))
+            .collect()
+    }
+}
+
+impl<C> WorkerPool<C> {
+    fn lock(&self) -> MutexGuard<'_, State<C>> {
+        // A panic while holding the lock leaves consistent bookkeeping behind (every update
+        // is a single assignment), so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[tokio::test]
+    async fn least_loaded_available_worker_first() {
+        let pool = WorkerPool::new();
+        let (a, _) = pool.register("worker-a".into(), addr(1), true, ());
+        let (b, _) = pool.register("worker-b".into(), addr(2), true, ());
+        let first = pool.try_acquire(None).map(|l| l.info.id);
+        assert_eq!(first, Some(a), "ties go to the earliest registered");
+        let lease_a = pool.try_acquire(None);
+        assert_eq!(lease_a.as_ref().map(|l| l.info.id), Some(a));
+        let lease_b = pool.try_acquire(None);
+        assert_eq!(lease_b.as_ref().map(|l| l.info.id), Some(b), "a is busier");
+        drop(lease_a);
+        assert_eq!(pool.try_acquire(None).map(|l| l.info.id), Some(a));
+    }
+
+    #[tokio::test]
+    async fn avoided_and_unavailable_workers_are_skipped() {
+        let pool = WorkerPool::new();
+        let (a, _) = pool.register("worker-a".into(), addr(1), true, ());
+        let (b, _) = pool.register("worker-b".into(), addr(2), true, ());
+        assert_eq!(pool.try_acquire(Some(a)).map(|l| l.info.id), Some(b));
+        assert!(pool.mark_unavailable(b));
+        assert_eq!(
+            pool.try_acquire(Some(a)).map(|l| l.info.id),
+            Some(a),
+            "the avoided worker is still better than none"
+        );
+        assert!(pool.mark_unavailable(a));
+        assert!(pool.try_acquire(None).is_none());
+    }
+
+    #[tokio::test]
+    async fn acquire_waits_for_availability() {
+        let pool = WorkerPool::new();
+        let (a, _) = pool.register("worker-a".into(), addr(1), false, ());
+        let waiter = tokio::spawn({
+            let pool = Arc::clone(&pool);
+            async move { pool.acquire(None).await.info.id }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished());
+        assert!(pool.set_available(a, addr(1), true).is_some());
+        let got = tokio::time::timeout(Duration::from_secs(1), waiter).await;
+        assert!(matches!(got, Ok(Ok(id)) if id == a));
+    }
+
+    #[tokio::test]
+    async fn reregistration_replaces_and_stale_ids_are_unknown() {
+        let pool = WorkerPool::new();
+        let (old, _) = pool.register("worker-a".into(), addr(1), true, ());
+        let (new, replaced) = pool.register("worker-a".into(), addr(1), true, ());
+        assert_ne!(old, new);
+        assert_eq!(replaced.map(|r| r.id), Some(old));
+        assert!(!pool.heartbeat(old, addr(1), true));
+        assert!(pool.heartbeat(new, addr(1), true));
+        assert!(!pool.heartbeat(new, addr(9), true), "same id, other worker");
+        assert_eq!(pool.snapshot().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn silent_workers_are_removed() {
+        let pool = WorkerPool::new();
+        let (a, _) = pool.register("worker-a".into(), addr(1), true, ());
+        let (b, _) = pool.register("worker-b".into(), addr(2), true, ());
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(pool.heartbeat(b, addr(2), true));
+        let removed = pool.remove_silent(Duration::from_millis(40), Instant::now());
+        assert_eq!(removed.iter().map(|w| w.id).collect::<Vec<_>>(), [a]);
+        assert_eq!(pool.snapshot().len(), 1);
+    }
+}

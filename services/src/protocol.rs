@@ -1,0 +1,127 @@
+//! The connection hand-off vocabulary shared by director, workers and client: short names for
+//! the generated messages, builders for the event and frame envelopes, and the statuses a
+//! worker ends a stream with (and how the director tells them apart from a dead connection).
+//!
+//! Everything on the wire is a generated message; this module only builds and reads them, so
+//! that the rest of the crate does not depend on how the generator lays out a oneof.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use rpcnet::codegen::Stream;
+use rpcnet::{Code, Status};
+
+pub use connection_swap_generated::connection_swap::{
+    Connected, GenerateEvent, GenerateEventKind as EventKind, GenerateRequest, HeartbeatRequest,
+    HeartbeatResponse, RegisterRequest, RegisterResponse, SetAvailabilityRequest,
+    SetAvailabilityResponse, StreamAssigned, Token, WorkerAssignment, WorkerFailed, WorkerFrame,
+    WorkerFrameKind as FrameKind, WorkerToken,
+};
+
+/// The generated client and server modules, one per service.
+pub use connection_swap_generated::connection_swap::{directorregistry, inference, workerstream};
+
+/// Wraps one event of the director's response stream.
+pub fn event(kind: EventKind) -> GenerateEvent {
+    GenerateEvent { kind: Some(kind) }
+}
+
+/// What an event carries (`None` for an event from a newer peer that this build does not know).
+pub fn event_kind(event: GenerateEvent) -> Option<EventKind> {
+    event.kind
+}
+
+/// Wraps one frame of a worker's response stream.
+pub fn frame(kind: FrameKind) -> WorkerFrame {
+    WorkerFrame { kind: Some(kind) }
+}
+
+/// What a frame carries (`None` for a frame this build does not know).
+pub fn frame_kind(frame: WorkerFrame) -> Option<FrameKind> {
+    frame.kind
+}
+
+/// The next item of a stream, or `None` at its end.
+///
+/// Cancel-safe (the stream keeps all state), so it can race other branches in `select!`.
+pub fn next<S: Stream + Unpin>(stream: &mut S) -> impl Future<Output = Option<S::Item>> + '_ {
+    std::future::poll_fn(move |cx| Pin::new(&mut *stream).poll_next(cx))
+}
+
+/// The suffix of the status message a worker ends a stream with when it simulates a failure.
+const SIMULATED_FAILURE: &str = "simulated failure";
+
+/// The suffix of the status message a recovering worker refuses an assignment with.
+const RECOVERING: &str = "is recovering";
+
+/// The status a worker ends its streams with when it simulates a failure:
+/// UNAVAILABLE, `<label> simulated failure`.
+pub fn simulated_failure(label: &str) -> Status {
+    Status::unavailable(format!("{label} {SIMULATED_FAILURE}"))
+}
+
+/// The status a recovering worker refuses an assignment with.
+pub fn recovering(label: &str) -> Status {
+    Status::unavailable(format!("{label} {RECOVERING}"))
+}
+
+/// How the director should treat a worker after its stream ended with `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerVerdict {
+    /// The worker itself reported a (simulated) failure or is recovering: it is alive, keep it
+    /// in the pool but unavailable until it says otherwise.
+    Unavailable,
+    /// Anything else (connection lost, handshake failed, protocol error): the worker is gone
+    /// as far as the director can tell; remove it. A live worker registers again.
+    Gone,
+}
+
+/// Judges a status that ended (or refused) a worker stream.
+pub fn judge_worker_status(status: &Status) -> WorkerVerdict {
+    let message = status.message();
+    if status.code() == Code::Unavailable
+        && (message.ends_with(SIMULATED_FAILURE) || message.ends_with(RECOVERING))
+    {
+        WorkerVerdict::Unavailable
+    } else {
+        WorkerVerdict::Gone
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulated_failures_and_recovery_keep_the_worker() {
+        let failure = simulated_failure("worker-a");
+        assert_eq!(failure.message(), "worker-a simulated failure");
+        assert_eq!(failure.code(), Code::Unavailable);
+        assert_eq!(judge_worker_status(&failure), WorkerVerdict::Unavailable);
+        assert_eq!(
+            judge_worker_status(&recovering("worker-b")),
+            WorkerVerdict::Unavailable
+        );
+    }
+
+    #[test]
+    fn other_errors_remove_the_worker() {
+        let lost = Status::unavailable("connection lost: timed out");
+        assert_eq!(judge_worker_status(&lost), WorkerVerdict::Gone);
+        let cancelled = Status::cancelled("worker-a simulated failure");
+        assert_eq!(judge_worker_status(&cancelled), WorkerVerdict::Gone);
+    }
+
+    #[test]
+    fn envelopes_round_trip() {
+        let token = Token {
+            sequence: 3,
+            text: "fox".into(),
+            worker_label: "worker-a".into(),
+        };
+        assert_eq!(
+            event_kind(event(EventKind::Token(token.clone()))),
+            Some(EventKind::Token(token))
+        );
+    }
+}
