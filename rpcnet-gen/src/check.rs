@@ -131,7 +131,11 @@ impl<'a> Checker<'a> {
         let (package, loc, origin) = match (&options.package, &self.file.package) {
             (Some(p), _) => (p.clone(), Loc::file_start(), " (given to rpcnet-gen)"),
             (None, Some((p, loc))) => (p.clone(), *loc, ""),
-            (None, None) => (module.to_string(), Loc::file_start(), " (from the file name)"),
+            (None, None) => (
+                module.to_string(),
+                Loc::file_start(),
+                " (from the file name)",
+            ),
         };
         let valid = !package.is_empty() && package.split('.').all(names::is_ascii_identifier);
         if !valid {
@@ -327,10 +331,9 @@ impl<'a> Checker<'a> {
         let shape = match &field.ty {
             Ty::Option(inner, _) => match &**inner {
                 Ty::Boxed(boxed, _) => match self.boxed_message(boxed) {
-                    Some(name) => Shape::Value(
-                        ValueType::Message { name, boxed: true },
-                        Label::Optional,
-                    ),
+                    Some(name) => {
+                        Shape::Value(ValueType::Message { name, boxed: true }, Label::Optional)
+                    }
                     None => return None,
                 },
                 Ty::Named(n) if self.lookup(&n.text) == Some(Kind::Oneof) => {
@@ -383,10 +386,7 @@ impl<'a> Checker<'a> {
                 }
                 let val = match &**val {
                     Ty::Named(n) if self.lookup(&n.text) == Some(Kind::Oneof) => {
-                        self.error(
-                            n.loc,
-                            "a map value cannot be a oneof: wrap it in a message",
-                        );
+                        self.error(n.loc, "a map value cannot be a oneof: wrap it in a message");
                         return None;
                     }
                     Ty::Option(..) | Ty::Vec(..) | Ty::Map(..) | Ty::Boxed(..) => {

@@ -201,7 +201,10 @@ mod tests {
 
     #[test]
     fn stems() {
-        assert_eq!(stem(Path::new("proto/connection_swap.rpc.rs")), "connection_swap");
+        assert_eq!(
+            stem(Path::new("proto/connection_swap.rpc.rs")),
+            "connection_swap"
+        );
         assert_eq!(stem(Path::new("a/b.rs")), "b");
         assert_eq!(stem(Path::new("a/b.txt")), "b");
     }

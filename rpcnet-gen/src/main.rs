@@ -56,7 +56,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("{}", diags.rendered.trim_end());
             let n = diags.diagnostics.len();
             let plural = if n == 1 { "" } else { "s" };
-            eprintln!("rpcnet-gen: {n} error{plural} in {}; nothing written", diags.path);
+            eprintln!(
+                "rpcnet-gen: {n} error{plural} in {}; nothing written",
+                diags.path
+            );
             return Ok(ExitCode::FAILURE);
         }
         Err(e) => return Err(e.into()),

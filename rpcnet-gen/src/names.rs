@@ -18,7 +18,15 @@ const UNMAPPABLE_KEYWORDS: &[&str] = &["self", "Self", "super", "crate", "_"];
 /// Type names the generated code relies on, or that mean runtime types in the input, so a
 /// message or enum may not take them.
 pub const RESERVED_TYPE_NAMES: &[&str] = &[
-    "Box", "HashMap", "Option", "Result", "Self", "Status", "Streaming", "String", "Vec",
+    "Box",
+    "HashMap",
+    "Option",
+    "Result",
+    "Self",
+    "Status",
+    "Streaming",
+    "String",
+    "Vec",
 ];
 
 /// Method names the generated client already defines (`new`, `connect`, `inner`) or derives
@@ -152,7 +160,10 @@ mod tests {
         assert_eq!(service_module_name("DirectorRegistry"), "directorregistry");
         assert_eq!(file_module_name("my-api"), "my_api");
         assert_eq!(proto_enum_value_name("Kind", "TextOnly"), "KIND_TEXT_ONLY");
-        assert_eq!(proto_enum_value_name("HTTPCode", "NotFound"), "HTTP_CODE_NOT_FOUND");
+        assert_eq!(
+            proto_enum_value_name("HTTPCode", "NotFound"),
+            "HTTP_CODE_NOT_FOUND"
+        );
         assert_eq!(proto_oneof_field_name("ImageRef"), "image_ref");
     }
 

@@ -190,7 +190,10 @@ impl Parser {
                     }
                 };
                 if out.package.is_some() {
-                    errors.push(Diagnostic::new(Loc::of(&lit), "duplicate `package` attribute"));
+                    errors.push(Diagnostic::new(
+                        Loc::of(&lit),
+                        "duplicate `package` attribute",
+                    ));
                     return Ok(());
                 }
                 out.package = Some((lit.value(), Loc::of(&lit)));
@@ -242,11 +245,7 @@ impl Parser {
         self.no_generics(&s.generics, "messages");
         let name = self.name(&s.ident);
         let fields = match &s.fields {
-            syn::Fields::Named(named) => named
-                .named
-                .iter()
-                .filter_map(|f| self.field(f))
-                .collect(),
+            syn::Fields::Named(named) => named.named.iter().filter_map(|f| self.field(f)).collect(),
             syn::Fields::Unit => Vec::new(),
             syn::Fields::Unnamed(unnamed) => {
                 self.error(
@@ -671,11 +670,7 @@ fn ty_shape(ty: &Type) -> Result<Ty, Diagnostic> {
             ))
         }
     };
-    let names: Vec<String> = path
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
+    let names: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
     let Some(last) = path.segments.last() else {
         return Err(Diagnostic::new(loc, "unsupported type"));
     };
@@ -789,12 +784,10 @@ fn ty_shape(ty: &Type) -> Result<Ty, Diagnostic> {
             arity(1, "Streaming<T>")?;
             Ok(Ty::Streaming(Box::new(ty_shape(args[0])?), loc))
         }
-        "HashSet" | "BTreeSet" | "VecDeque" | "LinkedList" | "BinaryHeap" => {
-            Err(Diagnostic::new(
-                loc,
-                format!("`{head}` is not supported: use `Vec<T>` (a protobuf repeated field)"),
-            ))
-        }
+        "HashSet" | "BTreeSet" | "VecDeque" | "LinkedList" | "BinaryHeap" => Err(Diagnostic::new(
+            loc,
+            format!("`{head}` is not supported: use `Vec<T>` (a protobuf repeated field)"),
+        )),
         "BTreeMap" => Err(Diagnostic::new(
             loc,
             "`BTreeMap` is not supported: use `HashMap<String, T>` (a protobuf map)",
@@ -892,7 +885,10 @@ mod tests {
         assert_eq!(file.docs, vec![" File docs.".to_string()]);
         assert_eq!(file.types.len(), 3);
         assert_eq!(file.services.len(), 1);
-        assert_eq!(file.services[0].methods[0].docs, vec![" Calls.".to_string()]);
+        assert_eq!(
+            file.services[0].methods[0].docs,
+            vec![" Calls.".to_string()]
+        );
     }
 
     #[test]

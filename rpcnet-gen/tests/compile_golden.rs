@@ -7,22 +7,31 @@
 #![allow(dead_code)]
 
 #[path = "golden/doc_comments/expected/input/mod.rs"]
+#[rustfmt::skip]
 mod doc_comments;
 #[path = "golden/enums_oneofs/expected/input/mod.rs"]
+#[rustfmt::skip]
 mod enums_oneofs;
 #[path = "golden/field_types/expected/input/mod.rs"]
+#[rustfmt::skip]
 mod field_types;
 #[path = "golden/keywords/expected/input/mod.rs"]
+#[rustfmt::skip]
 mod keywords;
 #[path = "golden/multi_service/expected/input/mod.rs"]
+#[rustfmt::skip]
 mod multi_service;
 #[path = "golden/nested_messages/expected/input/mod.rs"]
+#[rustfmt::skip]
 mod nested_messages;
 #[path = "golden/pinned_tags/expected/input/mod.rs"]
+#[rustfmt::skip]
 mod pinned_tags;
 #[path = "golden/streaming_kinds/expected/input/mod.rs"]
+#[rustfmt::skip]
 mod streaming_kinds;
 #[path = "golden/unary/expected/input/mod.rs"]
+#[rustfmt::skip]
 mod unary;
 
 use prost::Message as _;
@@ -57,8 +66,14 @@ fn every_valid_case_is_compiled() {
 fn constants_name_the_wire() {
     assert_eq!(unary::greeter::SERVICE_NAME, "input.Greeter");
     assert_eq!(unary::greeter::SAY_HELLO_PATH, "/input.Greeter/SayHello");
-    assert_eq!(streaming_kinds::calculator::RUNNING_SUM_PATH, "/kinds.Calculator/RunningSum");
-    assert_eq!(multi_service::healthcheck::CHECK_PATH, "/shop.HealthCheck/Check");
+    assert_eq!(
+        streaming_kinds::calculator::RUNNING_SUM_PATH,
+        "/kinds.Calculator/RunningSum"
+    );
+    assert_eq!(
+        multi_service::healthcheck::CHECK_PATH,
+        "/shop.HealthCheck/Check"
+    );
     assert_eq!(keywords::r#type::MATCH_PATH, "/acme.keywords.v1.Type/Match");
     assert_eq!(doc_comments::oracle::ASK_MANY_PATH, "/docs.Oracle/AskMany");
 }
@@ -87,7 +102,10 @@ fn user_types_are_kept() {
         r#async: true,
         r#loop: Some(3),
     };
-    assert_eq!(keywords::Query::decode(query.encode_to_vec().as_slice()).ok(), Some(query));
+    assert_eq!(
+        keywords::Query::decode(query.encode_to_vec().as_slice()).ok(),
+        Some(query)
+    );
 }
 
 #[test]
@@ -103,7 +121,7 @@ fn enums_have_typed_accessors() {
     // An unknown number on the wire reads as the default through the typed getter.
     event.level = 99;
     assert_eq!(event.level(), Level::Unspecified);
-    event.body = Some(Body::Reply(Box::new(Event::default())));
+    event.body = Some(Body::Reply(Box::default()));
     let back = Event::decode(event.encode_to_vec().as_slice()).expect("decodes");
     assert_eq!(back, event);
 }

@@ -13,25 +13,33 @@ use std::fmt::Debug;
 use prost::Message;
 
 #[path = "golden/enums_oneofs/expected/input/mod.rs"]
+#[rustfmt::skip]
 mod ours_events;
+#[rustfmt::skip]
 mod theirs_events {
     include!("golden/enums_oneofs/prost_build.rs");
 }
 
 #[path = "golden/field_types/expected/input/mod.rs"]
+#[rustfmt::skip]
 mod ours_types;
+#[rustfmt::skip]
 mod theirs_types {
     include!("golden/field_types/prost_build.rs");
 }
 
 #[path = "golden/nested_messages/expected/input/mod.rs"]
+#[rustfmt::skip]
 mod ours_tree;
+#[rustfmt::skip]
 mod theirs_tree {
     include!("golden/nested_messages/prost_build.rs");
 }
 
 #[path = "golden/pinned_tags/expected/input/mod.rs"]
+#[rustfmt::skip]
 mod ours_evolve;
+#[rustfmt::skip]
 mod theirs_evolve {
     include!("golden/pinned_tags/prost_build.rs");
 }
@@ -90,7 +98,10 @@ fn enums_and_oneofs() {
     assert_same_wire(&ours, &theirs);
     // Every oneof member, one at a time.
     let members = [
-        (o::Body::Text("hi".into()), t::event::Body::Text("hi".into())),
+        (
+            o::Body::Text("hi".into()),
+            t::event::Body::Text("hi".into()),
+        ),
         (o::Body::Raw(vec![9]), t::event::Body::Raw(vec![9])),
         (o::Body::Count(u64::MAX), t::event::Body::Count(u64::MAX)),
         (

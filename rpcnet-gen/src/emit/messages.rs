@@ -96,7 +96,10 @@ fn field(f: &model::Field) -> TokenStream {
                 .join(", ");
             let oneof_name = o.name.as_str();
             let ty = rust_ident(&o.name);
-            (quote!(oneof = #oneof_name, tags = #tags), quote!(Option<#ty>))
+            (
+                quote!(oneof = #oneof_name, tags = #tags),
+                quote!(Option<#ty>),
+            )
         }
     };
     quote! {
