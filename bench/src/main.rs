@@ -1,0 +1,2 @@
+//! The `rpcnet-bench` binary (work in progress).
+fn main() {}
