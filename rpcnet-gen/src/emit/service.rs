@@ -54,6 +54,20 @@ fn kind(m: &Method) -> proc_macro2::Ident {
     format_ident!("{}", name)
 }
 
+/// The method's docs, or a line naming the RPC and its kind when the definition has none.
+fn method_docs(m: &Method) -> TokenStream {
+    if !m.docs.is_empty() {
+        return doc_attrs(&m.docs);
+    }
+    let kind = match (m.client_streaming, m.server_streaming) {
+        (false, false) => "unary",
+        (false, true) => "server streaming",
+        (true, false) => "client streaming",
+        (true, true) => "bidirectional streaming",
+    };
+    doc_attrs(&[format!(" The `{}` RPC ({kind}).", m.wire_name)])
+}
+
 fn message(name: &str) -> TokenStream {
     let ident = rust_ident(name);
     quote!(super::#ident)
@@ -74,7 +88,7 @@ fn server(service: &Service) -> TokenStream {
     };
     let trait_methods = service.methods.iter().map(|m| {
         let name = rust_ident(&m.name);
-        let docs = doc_attrs(&m.docs);
+        let docs = method_docs(m);
         let req = message(&m.request);
         let resp = message(&m.response);
         let request = if m.client_streaming {
@@ -223,7 +237,7 @@ fn client(service: &Service) -> TokenStream {
 
 fn client_method(m: &Method) -> TokenStream {
     let name = rust_ident(&m.name);
-    let docs = doc_attrs(&m.docs);
+    let docs = method_docs(m);
     let path = format_ident!("{}", m.path_const);
     let adapter = kind(m);
     let req = message(&m.request);

@@ -10,6 +10,7 @@ pub const PUBLISH_PATH: &str = "/events.Events/Publish";
 pub const SUBSCRIBE_PATH: &str = "/events.Events/Subscribe";
 /// Implement this trait (its methods can be written as `async fn`) and serve it with [`EventsServer`].
 pub trait Events: Send + Sync + 'static {
+    /// The `Publish` RPC (client streaming).
     fn publish(
         &self,
         ctx: rpcnet::codegen::RequestContext,
@@ -17,6 +18,7 @@ pub trait Events: Send + Sync + 'static {
     ) -> impl rpcnet::codegen::Future<
         Output = Result<rpcnet::codegen::Response<super::Ack>, rpcnet::codegen::Status>,
     > + Send;
+    /// The `Subscribe` RPC (server streaming).
     fn subscribe(
         &self,
         ctx: rpcnet::codegen::RequestContext,
@@ -106,6 +108,7 @@ impl EventsClient {
     pub fn inner(&self) -> &rpcnet::codegen::Client {
         &self.inner
     }
+    /// The `Publish` RPC (client streaming).
     pub async fn publish<S>(
         &self,
         request: impl Into<rpcnet::codegen::Request<S>>,
@@ -115,6 +118,7 @@ impl EventsClient {
     {
         self.inner.client_streaming(PUBLISH_PATH, request.into()).await
     }
+    /// The `Subscribe` RPC (server streaming).
     pub async fn subscribe(
         &self,
         request: impl Into<rpcnet::codegen::Request<super::Ack>>,

@@ -8,6 +8,7 @@ pub const SERVICE_NAME: &str = "types.Echo";
 pub const ECHO_PATH: &str = "/types.Echo/Echo";
 /// Implement this trait (its methods can be written as `async fn`) and serve it with [`EchoServer`].
 pub trait Echo: Send + Sync + 'static {
+    /// The `Echo` RPC (unary).
     fn echo(
         &self,
         ctx: rpcnet::codegen::RequestContext,
@@ -85,6 +86,7 @@ impl EchoClient {
     pub fn inner(&self) -> &rpcnet::codegen::Client {
         &self.inner
     }
+    /// The `Echo` RPC (unary).
     pub async fn echo(
         &self,
         request: impl Into<rpcnet::codegen::Request<super::Everything>>,

@@ -12,6 +12,7 @@ pub const WHERE_PATH: &str = "/acme.keywords.v1.Type/Where";
 ///
 /// Implement this trait (its methods can be written as `async fn`) and serve it with [`TypeServer`].
 pub trait Type: Send + Sync + 'static {
+    /// The `Match` RPC (unary).
     fn r#match(
         &self,
         ctx: rpcnet::codegen::RequestContext,
@@ -22,6 +23,7 @@ pub trait Type: Send + Sync + 'static {
             rpcnet::codegen::Status,
         >,
     > + Send;
+    /// The `Where` RPC (unary).
     fn r#where(
         &self,
         ctx: rpcnet::codegen::RequestContext,
@@ -111,12 +113,14 @@ impl TypeClient {
     pub fn inner(&self) -> &rpcnet::codegen::Client {
         &self.inner
     }
+    /// The `Match` RPC (unary).
     pub async fn r#match(
         &self,
         request: impl Into<rpcnet::codegen::Request<super::Query>>,
     ) -> Result<rpcnet::codegen::Response<super::Outcome>, rpcnet::codegen::Status> {
         self.inner.unary(MATCH_PATH, request.into()).await
     }
+    /// The `Where` RPC (unary).
     pub async fn r#where(
         &self,
         request: impl Into<rpcnet::codegen::Request<super::Query>>,

@@ -12,6 +12,7 @@ pub const LIST_ITEMS_PATH: &str = "/shop.Catalog/ListItems";
 ///
 /// Implement this trait (its methods can be written as `async fn`) and serve it with [`CatalogServer`].
 pub trait Catalog: Send + Sync + 'static {
+    /// The `GetItem` RPC (unary).
     fn get_item(
         &self,
         ctx: rpcnet::codegen::RequestContext,
@@ -19,6 +20,7 @@ pub trait Catalog: Send + Sync + 'static {
     ) -> impl rpcnet::codegen::Future<
         Output = Result<rpcnet::codegen::Response<super::Item>, rpcnet::codegen::Status>,
     > + Send;
+    /// The `ListItems` RPC (server streaming).
     fn list_items(
         &self,
         ctx: rpcnet::codegen::RequestContext,
@@ -108,12 +110,14 @@ impl CatalogClient {
     pub fn inner(&self) -> &rpcnet::codegen::Client {
         &self.inner
     }
+    /// The `GetItem` RPC (unary).
     pub async fn get_item(
         &self,
         request: impl Into<rpcnet::codegen::Request<super::ItemId>>,
     ) -> Result<rpcnet::codegen::Response<super::Item>, rpcnet::codegen::Status> {
         self.inner.unary(GET_ITEM_PATH, request.into()).await
     }
+    /// The `ListItems` RPC (server streaming).
     pub async fn list_items(
         &self,
         request: impl Into<rpcnet::codegen::Request<super::Empty>>,

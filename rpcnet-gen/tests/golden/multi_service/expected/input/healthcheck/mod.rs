@@ -10,6 +10,7 @@ pub const CHECK_PATH: &str = "/shop.HealthCheck/Check";
 ///
 /// Implement this trait (its methods can be written as `async fn`) and serve it with [`HealthCheckServer`].
 pub trait HealthCheck: Send + Sync + 'static {
+    /// The `Check` RPC (unary).
     fn check(
         &self,
         ctx: rpcnet::codegen::RequestContext,
@@ -86,6 +87,7 @@ impl HealthCheckClient {
     pub fn inner(&self) -> &rpcnet::codegen::Client {
         &self.inner
     }
+    /// The `Check` RPC (unary).
     pub async fn check(
         &self,
         request: impl Into<rpcnet::codegen::Request<super::Empty>>,

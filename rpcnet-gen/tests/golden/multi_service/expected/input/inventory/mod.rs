@@ -10,6 +10,7 @@ pub const APPLY_PATH: &str = "/shop.Inventory/Apply";
 ///
 /// Implement this trait (its methods can be written as `async fn`) and serve it with [`InventoryServer`].
 pub trait Inventory: Send + Sync + 'static {
+    /// The `Apply` RPC (client streaming).
     fn apply(
         &self,
         ctx: rpcnet::codegen::RequestContext,
@@ -88,6 +89,7 @@ impl InventoryClient {
     pub fn inner(&self) -> &rpcnet::codegen::Client {
         &self.inner
     }
+    /// The `Apply` RPC (client streaming).
     pub async fn apply<S>(
         &self,
         request: impl Into<rpcnet::codegen::Request<S>>,

@@ -8,6 +8,7 @@ pub const SERVICE_NAME: &str = "tree.Layouts";
 pub const NORMALIZE_PATH: &str = "/tree.Layouts/Normalize";
 /// Implement this trait (its methods can be written as `async fn`) and serve it with [`LayoutsServer`].
 pub trait Layouts: Send + Sync + 'static {
+    /// The `Normalize` RPC (unary).
     fn normalize(
         &self,
         ctx: rpcnet::codegen::RequestContext,
@@ -85,6 +86,7 @@ impl LayoutsClient {
     pub fn inner(&self) -> &rpcnet::codegen::Client {
         &self.inner
     }
+    /// The `Normalize` RPC (unary).
     pub async fn normalize(
         &self,
         request: impl Into<rpcnet::codegen::Request<super::Layout>>,

@@ -8,6 +8,7 @@ pub const SERVICE_NAME: &str = "evolve.Profiles";
 pub const FETCH_PATH: &str = "/evolve.Profiles/Fetch";
 /// Implement this trait (its methods can be written as `async fn`) and serve it with [`ProfilesServer`].
 pub trait Profiles: Send + Sync + 'static {
+    /// The `Fetch` RPC (unary).
     fn fetch(
         &self,
         ctx: rpcnet::codegen::RequestContext,
@@ -85,6 +86,7 @@ impl ProfilesClient {
     pub fn inner(&self) -> &rpcnet::codegen::Client {
         &self.inner
     }
+    /// The `Fetch` RPC (unary).
     pub async fn fetch(
         &self,
         request: impl Into<rpcnet::codegen::Request<super::ProfileId>>,

@@ -8,6 +8,7 @@ pub const SERVICE_NAME: &str = "input.Greeter";
 pub const SAY_HELLO_PATH: &str = "/input.Greeter/SayHello";
 /// Implement this trait (its methods can be written as `async fn`) and serve it with [`GreeterServer`].
 pub trait Greeter: Send + Sync + 'static {
+    /// The `SayHello` RPC (unary).
     fn say_hello(
         &self,
         ctx: rpcnet::codegen::RequestContext,
@@ -85,6 +86,7 @@ impl GreeterClient {
     pub fn inner(&self) -> &rpcnet::codegen::Client {
         &self.inner
     }
+    /// The `SayHello` RPC (unary).
     pub async fn say_hello(
         &self,
         request: impl Into<rpcnet::codegen::Request<super::HelloRequest>>,
