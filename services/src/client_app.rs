@@ -13,7 +13,9 @@ use crate::backoff::Backoff;
 use crate::certs::{CertPaths, SERVER_NAME};
 use crate::protocol::inference::InferenceClient;
 use crate::protocol::next;
-use crate::protocol::{event_kind, EventKind, GenerateRequest};
+use rpcnet::{StreamSender, Streaming};
+
+use crate::protocol::{event_kind, EventKind, GenerateEvent, GenerateRequest};
 use crate::shutdown::{self, StopReason};
 use crate::summary::{Summary, TokenCheck, Tracker};
 
@@ -68,7 +70,7 @@ pub async fn run(config: ClientAppConfig) -> anyhow::Result<Summary> {
     let stop = shutdown::requested();
     tokio::pin!(stop);
 
-    'streams: while !done(&tracker, config.max_tokens) {
+    while !done(&tracker, config.max_tokens) {
         info!(prompt = %config.prompt, "issuing streaming request to director");
         let (requests, outgoing) = rpcnet::channel(4);
         let first = GenerateRequest {
@@ -81,11 +83,21 @@ pub async fn run(config: ClientAppConfig) -> anyhow::Result<Summary> {
             opened = inference.generate(outgoing) => opened,
             reason = &mut stop => {
                 stopped(reason);
-                break 'streams;
+                break;
             }
         };
-        let mut events = match opened {
-            Ok(response) => response.into_inner(),
+        let outcome = match opened {
+            Ok(response) => {
+                info!("stream opened, waiting for frames");
+                let stream = OpenStream {
+                    config: &config,
+                    tracker: &mut tracker,
+                    backoff: &mut backoff,
+                    requests,
+                    events: response.into_inner(),
+                };
+                stream.follow(&mut stop).await
+            }
             Err(status) => {
                 let wait = backoff.next_delay();
                 error!(
@@ -94,47 +106,80 @@ pub async fn run(config: ClientAppConfig) -> anyhow::Result<Summary> {
                     retry_in_ms = millis(wait),
                     "cannot open a stream to the director; retrying"
                 );
-                if pause(wait, &mut stop).await.is_some() {
-                    break 'streams;
-                }
-                continue 'streams;
+                Followed::Lost(Some(wait))
             }
         };
-        info!("stream opened, waiting for frames");
-        let mut current: Option<(String, String, u64)> = None;
+        match outcome {
+            Followed::Stop => break,
+            Followed::Lost(None) => {}
+            Followed::Lost(Some(wait)) => {
+                if pause(wait, &mut stop).await.is_some() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(tracker.finish(client.connections_opened()))
+}
+
+/// How following one stream ended.
+enum Followed {
+    /// Enough tokens, or a stop request: the client is done.
+    Stop,
+    /// The stream to the director was lost; open another after the wait, if any.
+    Lost(Option<Duration>),
+}
+
+/// How long the client waits for the director to end the call after it said it is done.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// One `generate` call in progress.
+struct OpenStream<'a> {
+    config: &'a ClientAppConfig,
+    tracker: &'a mut Tracker,
+    backoff: &'a mut Backoff,
+    requests: StreamSender<GenerateRequest>,
+    events: Streaming<GenerateEvent>,
+}
+
+impl OpenStream<'_> {
+    /// Handles the director's events until the client is done or the stream is lost.
+    async fn follow(
+        mut self,
+        stop: &mut (impl std::future::Future<Output = StopReason> + Unpin),
+    ) -> Followed {
+        let mut current: Option<(String, u64)> = None;
         loop {
             let item = tokio::select! {
-                item = next(&mut events) => item,
-                reason = &mut stop => {
+                item = next(&mut self.events) => item,
+                reason = &mut *stop => {
                     stopped(reason);
-                    break 'streams;
+                    self.close().await;
+                    return Followed::Stop;
                 }
             };
             let event = match item {
                 Some(Ok(event)) => event,
                 Some(Err(status)) => {
-                    let wait = backoff.next_delay();
+                    let wait = self.backoff.next_delay();
                     error!(
-                        director = %config.director,
+                        director = %self.config.director,
                         err = %status,
                         retry_in_ms = millis(wait),
                         "lost the stream to the director; reconnecting"
                     );
-                    tracker.on_reconnect();
-                    if pause(wait, &mut stop).await.is_some() {
-                        break 'streams;
-                    }
-                    continue 'streams;
+                    self.tracker.on_reconnect();
+                    return Followed::Lost(Some(wait));
                 }
                 None => {
                     warn!("the director ended the stream; opening a new one");
-                    tracker.on_reconnect();
-                    continue 'streams;
+                    self.tracker.on_reconnect();
+                    return Followed::Lost(None);
                 }
             };
             match event_kind(event) {
                 Some(EventKind::Assigned(assigned)) => {
-                    backoff.reset();
+                    self.backoff.reset();
                     info!(
                         connection.id = %assigned.connection_id,
                         worker = %assigned.worker_label,
@@ -148,17 +193,13 @@ pub async fn run(config: ClientAppConfig) -> anyhow::Result<Summary> {
                         assigned.stream_id,
                         assigned.worker_addr
                     );
-                    tracker.on_assigned(&assigned.connection_id, &assigned.worker_label);
-                    current = Some((
-                        assigned.connection_id,
-                        assigned.worker_label,
-                        assigned.stream_id,
-                    ));
+                    self.tracker
+                        .on_assigned(&assigned.connection_id, &assigned.worker_label);
+                    current = Some((assigned.connection_id, assigned.stream_id));
                 }
                 Some(EventKind::Token(token)) => {
-                    let (connection_id, _, stream_id) = current
-                        .clone()
-                        .unwrap_or_else(|| (String::new(), String::new(), 0));
+                    let (connection_id, stream_id) =
+                        current.clone().unwrap_or_else(|| (String::new(), 0));
                     info!(
                         connection.id = %connection_id,
                         worker = %token.worker_label,
@@ -171,7 +212,7 @@ pub async fn run(config: ClientAppConfig) -> anyhow::Result<Summary> {
                         "[token] connection={connection_id} worker={} stream={stream_id} seq={} text={}",
                         token.worker_label, token.sequence, token.text
                     );
-                    let check = tracker.on_token(
+                    let check = self.tracker.on_token(
                         token.sequence,
                         &token.text,
                         &token.worker_label,
@@ -185,12 +226,13 @@ pub async fn run(config: ClientAppConfig) -> anyhow::Result<Summary> {
                             "token out of order or with the wrong text"
                         );
                     }
-                    if done(&tracker, config.max_tokens) {
+                    if done(self.tracker, self.config.max_tokens) {
                         info!(
-                            tokens = tracker.tokens(),
+                            tokens = self.tracker.tokens(),
                             "received the requested number of tokens; stopping"
                         );
-                        break 'streams;
+                        self.close().await;
+                        return Followed::Stop;
                     }
                 }
                 Some(EventKind::WorkerFailed(failed)) => {
@@ -201,22 +243,40 @@ pub async fn run(config: ClientAppConfig) -> anyhow::Result<Summary> {
                     debug!(
                         worker = %failed.worker_label,
                         director.last_sequence = failed.last_sequence,
-                        client.last_sequence = tracker.last_sequence(),
+                        client.last_sequence = self.tracker.last_sequence(),
                         "resuming after the last token received"
                     );
-                    tracker.on_worker_failed();
+                    self.tracker.on_worker_failed();
                     let retry = GenerateRequest {
-                        prompt: config.prompt.clone(),
-                        resume_after: tracker.last_sequence(),
+                        prompt: self.config.prompt.clone(),
+                        resume_after: self.tracker.last_sequence(),
                     };
                     // If the call is already over, the event stream reports it next.
-                    let _ = requests.send(retry).await;
+                    let _ = self.requests.send(retry).await;
                 }
                 None => debug!("ignoring an event this client does not know"),
             }
         }
     }
-    Ok(tracker.finish(client.connections_opened()))
+
+    /// Ends the call politely: closes the request side, then reads until the director ends
+    /// the response (it does so as soon as it sees the request side closed), for at most
+    /// [`CLOSE_GRACE`]. Abandoning a call instead would reset it on the wire.
+    async fn close(self) {
+        let OpenStream {
+            requests,
+            mut events,
+            ..
+        } = self;
+        drop(requests);
+        let drained = tokio::time::timeout(CLOSE_GRACE, async {
+            while next(&mut events).await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            debug!("the director did not end the call in time; abandoning it");
+        }
+    }
 }
 
 fn done(tracker: &Tracker, max_tokens: Option<u64>) -> bool {

@@ -81,6 +81,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// How long connecting to a worker may take before the director tries another.
 const WORKER_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long a worker gets to end a call the director closed its side of.
+const WORKER_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Capacity of the per-stream queue of events towards the client.
 const EVENT_QUEUE: usize = 32;
 
@@ -463,13 +466,13 @@ impl Session {
             Err(status) => return Outcome::NotAccepted(status),
         };
         let mut accepted = false;
-        loop {
+        let outcome = loop {
             tokio::select! {
                 frame = next(&mut frames) => {
                     let status = match frame {
                         Some(Ok(frame)) => match self.relay(frame, &lease.info, &mut accepted).await {
                             Ok(()) => continue,
-                            Err(RelayError::ClientGone) => return Outcome::ClientGone,
+                            Err(RelayError::ClientGone) => break Outcome::ClientGone,
                             Err(RelayError::Worker(status)) => status,
                         },
                         Some(Err(status)) => status,
@@ -478,7 +481,7 @@ impl Session {
                             lease.info.label
                         )),
                     };
-                    return if accepted {
+                    break if accepted {
                         Outcome::Failed(status)
                     } else {
                         Outcome::NotAccepted(status)
@@ -490,11 +493,24 @@ impl Session {
                         connection.id = %self.connection_id,
                         "ignoring a request that arrived while a worker serves the stream"
                     ),
-                    Some(Err(_)) | None => return Outcome::ClientGone,
+                    Some(Err(_)) | None => break Outcome::ClientGone,
                 },
-                () = self.events.closed() => return Outcome::ClientGone,
+                () = self.events.closed() => break Outcome::ClientGone,
+            }
+        };
+        if matches!(outcome, Outcome::ClientGone) {
+            // End the worker's call politely: close our side, and let the worker end its
+            // response (it does as soon as it sees our side closed).
+            drop(to_worker);
+            let drained = tokio::time::timeout(WORKER_CLOSE_GRACE, async {
+                while next(&mut frames).await.is_some() {}
+            })
+            .await;
+            if drained.is_err() {
+                debug!(worker.label = %lease.info.label, "worker did not end the call in time; abandoning it");
             }
         }
+        outcome
     }
 
     /// Passes one worker frame on to the client, keeping the sequence contiguous.
