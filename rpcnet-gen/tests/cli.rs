@@ -168,3 +168,32 @@ fn help_documents_the_defaults() {
     assert!(help.contains("--check"), "{help}");
     assert!(help.contains("--package"), "{help}");
 }
+
+#[test]
+fn never_panics_on_truncated_or_mangled_input() {
+    // Every prefix of a valid definition, and the definition with each line removed, must give
+    // output or diagnostics, never a panic.
+    let source = include_str!("golden/enums_oneofs/input.rpc.rs");
+    let config = Config::new("mangled.rpc.rs");
+    let mut inputs: Vec<String> = source
+        .char_indices()
+        .map(|(i, _)| source[..i].to_string())
+        .collect();
+    let lines: Vec<&str> = source.lines().collect();
+    for skip in 0..lines.len() {
+        let mut text = String::new();
+        for (i, line) in lines.iter().enumerate() {
+            if i != skip {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        inputs.push(text);
+    }
+    for input in inputs {
+        match rpcnet_gen::generate_from_source(&config, &input) {
+            Ok(_) | Err(rpcnet_gen::Error::Definition(_)) => {}
+            Err(other) => panic!("unexpected error kind: {other}"),
+        }
+    }
+}
