@@ -10,6 +10,7 @@ pub mod codegen;
 mod context;
 mod error;
 pub mod metadata;
+mod quic;
 mod server;
 pub mod status;
 mod streaming;
