@@ -234,7 +234,8 @@ pub fn start_worker(
 ) -> Proc {
     let mut env = vec![
         ("CONNECTION_SWAP_DIRECTOR_TARGET", director.to_string()),
-        ("CONNECTION_SWAP_WORKER_ADDR", free_addr().to_string()),
+        // Port 0: the worker binds any free port and registers the one it got.
+        ("CONNECTION_SWAP_WORKER_ADDR", "127.0.0.1:0".to_owned()),
         ("CONNECTION_SWAP_WORKER_LABEL", label.to_owned()),
         (
             "CONNECTION_SWAP_TOKEN_INTERVAL_MS",
