@@ -222,7 +222,12 @@ impl Client {
         let call = async {
             let (send, recv) = self.inner.start(path, &metadata, timeout).await?;
             let mut send = ResetOnDrop::new(send);
-            send_one(send.get(), &message).await?;
+            if let Err(sent) = send_one(send.get(), &message).await {
+                return Err(self
+                    .inner
+                    .status_after_send_error(recv, deadline, sent)
+                    .await);
+            }
             send.disarm();
             let (metadata, mut stream) = self.inner.response_head::<Resp>(recv, deadline).await?;
             let message = single_response(&mut stream).await?;
@@ -246,7 +251,12 @@ impl Client {
         let call = async {
             let (send, recv) = self.inner.start(path, &metadata, timeout).await?;
             let mut send = ResetOnDrop::new(send);
-            send_one(send.get(), &message).await?;
+            if let Err(sent) = send_one(send.get(), &message).await {
+                return Err(self
+                    .inner
+                    .status_after_send_error(recv, deadline, sent)
+                    .await);
+            }
             send.disarm();
             let (metadata, stream) = self.inner.response_head::<Resp>(recv, deadline).await?;
             Ok(Response::from_parts(metadata, stream))
@@ -397,6 +407,22 @@ impl Inner {
             .await
             .map_err(|e| transport::status_from_stream_error(&e, true))?;
         Ok(stream.split())
+    }
+
+    /// The status to report when sending the request failed. A server that refuses a
+    /// request part-way (an oversized message, an unknown method) answers with its status and
+    /// stops reading, which fails our send with H3_REQUEST_CANCELLED: its answer explains the
+    /// failure, the send error does not. Falls back to `sent` when no error status arrives.
+    async fn status_after_send_error(
+        &self,
+        recv: ClientRecvStream,
+        deadline: Option<Instant>,
+        sent: Status,
+    ) -> Status {
+        match self.response_head::<()>(recv, deadline).await {
+            Err(answered) => answered,
+            Ok(_) => sent,
+        }
     }
 
     /// Reads the response headers: a gRPC error (Trailers-Only or a non-200 answer) becomes

@@ -47,8 +47,9 @@ struct Inner {
     cancelled: watch::Receiver<bool>,
 }
 
-/// The runtime's side of a call's cancellation signal.
-#[derive(Debug)]
+/// The runtime's side of a call's cancellation signal. Cloned when more than one party may
+/// cancel the call (the call's adapter, and the server when the connection is lost).
+#[derive(Clone, Debug)]
 pub(crate) struct CancelHandle(watch::Sender<bool>);
 
 impl CancelHandle {

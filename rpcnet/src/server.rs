@@ -322,10 +322,13 @@ async fn serve_connection(
                 Ok(Some(resolver)) => {
                     let shared = shared.clone();
                     let identity = identity.clone();
+                    let conn = conn.clone();
                     calls.spawn(async move {
                         match resolver.resolve_request().await {
                             Ok((request, stream)) => {
-                                let env = CallEnv { shared, connection_id: id, peer, identity };
+                                let env = CallEnv {
+                                    shared, connection_id: id, peer, identity, conn,
+                                };
                                 handle_request(request, stream, env).await;
                             }
                             Err(err) => debug!(error = %err, "could not read request headers"),
@@ -357,6 +360,13 @@ async fn serve_connection(
         .is_err()
     {
         calls.abort_all();
+    } else if going_away {
+        // A finished call has only queued its last frames (trailers, FIN); closing right away
+        // discards what quinn has not sent yet, and the client sees "connection lost" instead
+        // of its status (seen in the graceful-shutdown test). h3-quinn offers no way to wait
+        // for the acknowledgement, so linger a few round trips, or until the client closes.
+        let linger = conn.rtt() * 3 + Duration::from_millis(50);
+        let _ = tokio::time::timeout(linger, conn.closed()).await;
     }
     conn.close(
         quinn::VarInt::from_u32(h3::error::Code::H3_NO_ERROR.value() as u32),
@@ -369,6 +379,8 @@ struct CallEnv {
     connection_id: ConnectionId,
     peer: SocketAddr,
     identity: Option<Arc<PeerIdentity>>,
+    /// The call's connection: its loss cancels the call.
+    conn: quinn::Connection,
 }
 
 type BidiRequestStream = h3::server::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
@@ -431,6 +443,7 @@ async fn handle_request(request: http::Request<()>, mut stream: BidiRequestStrea
             peer_identity: env.identity,
             path: path.clone(),
         });
+        let lost = cancel.clone();
         let call = ServerCall {
             ctx,
             cancel,
@@ -439,7 +452,17 @@ async fn handle_request(request: http::Request<()>, mut stream: BidiRequestStrea
             responder,
             max_message_size: env.shared.max_message_size,
         };
-        service.call(&method, call).await;
+        let mut served = std::pin::pin!(service.call(&method, call));
+        tokio::select! {
+            () = &mut served => {}
+            _ = env.conn.closed() => {
+                // Nobody can read an answer any more. Without this an idle handler would only
+                // be dropped when the connection's calls are aborted, never seeing
+                // `ctx.cancelled()`; like a client cancel, it gets CANCEL_GRACE to wind down.
+                lost.cancel();
+                let _ = tokio::time::timeout(CANCEL_GRACE, served).await;
+            }
+        }
     }
     .instrument(span)
     .await

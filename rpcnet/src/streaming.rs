@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 
 use crate::codec::{self, Decoder};
-use crate::transport::{self, RecvBody, REQUEST_CANCELLED};
+use crate::transport::{self, RecvBody};
 use crate::{Metadata, Status};
 
 /// Which end of the call a `Streaming` reads; decides how the end of the stream is judged.
@@ -44,8 +44,6 @@ pub struct Streaming<T> {
     decoder: Decoder,
     state: State,
     trailers: Option<Metadata>,
-    /// True while h3-quinn holds a pending read, during which `stop_sending` would panic.
-    read_pending: bool,
     deadline: Option<Pin<Box<Sleep>>>,
     /// Work tied to this stream's life, such as a client call's request uploader: aborted
     /// when the stream is dropped.
@@ -76,7 +74,6 @@ impl<T> Streaming<T> {
             decoder: Decoder::new(max_message_size),
             state: State::Data,
             trailers: None,
-            read_pending: false,
             deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
             guard: None,
             _message: PhantomData,
@@ -92,7 +89,6 @@ impl<T> Streaming<T> {
             decoder: Decoder::new(0),
             state: State::Done,
             trailers: None,
-            read_pending: false,
             deadline: None,
             guard: None,
             _message: PhantomData,
@@ -110,8 +106,8 @@ impl<T> Streaming<T> {
         self.trailers.as_ref()
     }
 
-    /// Ends the stream on an error: stops the peer (when that is safe) and remembers that the
-    /// stream is over, so that later polls return `None`.
+    /// Ends the stream on an error: stops the peer and remembers that the stream is over, so
+    /// that later polls return `None`.
     fn fail(&mut self, status: Status) -> Poll<Option<Result<bytes::Bytes, Status>>> {
         self.abandon();
         Poll::Ready(Some(Err(status)))
@@ -120,9 +116,12 @@ impl<T> Streaming<T> {
     fn abandon(&mut self) {
         if !matches!(self.state, State::Done) {
             self.state = State::Done;
-            if let (false, Some(body)) = (self.read_pending, self.body.as_mut()) {
-                body.stop_sending(REQUEST_CANCELLED);
-            }
+            // Dropping the receive half makes quinn send STOP_SENDING (code 0) itself. An
+            // explicit `stop_sending` is not safe with h3-quinn 0.0.10: h3 reads ahead for the
+            // next frame header, so a read can still be in flight inside h3-quinn after h3
+            // returned a chunk, and h3-quinn's `stop_sending` then unwraps None and panics
+            // (seen when a client dropped a server stream after two messages).
+            self.body = None;
         }
     }
 
@@ -149,9 +148,7 @@ impl<T> Streaming<T> {
                         self.state = State::Done;
                         return Poll::Ready(None);
                     };
-                    self.read_pending = true;
                     let chunk = ready!(body.poll_data(cx));
-                    self.read_pending = false;
                     match chunk {
                         Ok(Some(bytes)) => self.buf.extend_from_slice(&bytes),
                         Ok(None) => {
@@ -181,9 +178,7 @@ impl<T> Streaming<T> {
                         self.state = State::Done;
                         return Poll::Ready(None);
                     };
-                    self.read_pending = true;
                     let trailers = ready!(body.poll_trailers(cx));
-                    self.read_pending = false;
                     self.state = State::Done;
                     let status = match trailers {
                         Ok(Some(headers)) => Status::from_headers(&headers).unwrap_or_else(|| {

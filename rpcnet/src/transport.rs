@@ -29,9 +29,8 @@ pub(crate) trait RecvBody: Send + Unpin + 'static {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<http::HeaderMap>, StreamError>>;
-    /// Asks the peer to stop sending. Must only be called when no read is pending: h3-quinn
-    /// 0.0.10 panics otherwise (h3 issue 330), so callers track that (see `Streaming`).
-    fn stop_sending(&mut self, code: H3Code);
+    // No `stop_sending`: with h3-quinn 0.0.10 it panics whenever h3 left a read in flight
+    // (h3 issue 330), which callers cannot see; dropping the half stops the peer instead.
 }
 
 macro_rules! impl_recv_body {
@@ -50,10 +49,6 @@ macro_rules! impl_recv_body {
                 cx: &mut Context<'_>,
             ) -> Poll<Result<Option<http::HeaderMap>, StreamError>> {
                 self.poll_recv_trailers(cx)
-            }
-
-            fn stop_sending(&mut self, code: H3Code) {
-                <$ty>::stop_sending(self, code)
             }
         }
     };

@@ -1,0 +1,176 @@
+//! TLS over real QUIC handshakes: server verification against the client's CA, and mutual TLS
+//! with required and optional client certificates and the identity handlers see.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use rpcnet::{Client, ClientConfig, Request};
+
+/// A fresh self-signed CA that signed nothing we serve.
+fn rogue_ca(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "rpcnet rogue test CA");
+    let key = rcgen::KeyPair::generate().expect("CA key");
+    let cert = params.self_signed(&key).expect("CA certificate");
+    let path = dir.path().join("rogue-ca.pem");
+    std::fs::write(&path, cert.pem()).expect("write CA");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_with_the_wrong_ca_refuses_the_server() {
+    let server = TestServer::default_config();
+    bounded(20, async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = ClientConfig::new(rogue_ca(&dir))
+            .expect("a valid CA file")
+            .connect_timeout(Duration::from_secs(5));
+        let err = Client::connect(server.addr, config)
+            .await
+            .expect_err("the server certificate is not trusted");
+        let text = err.to_string();
+        eprintln!("wrong CA: {text}");
+        assert!(
+            text.contains("certificate") && text.contains("UnknownIssuer"),
+            "unclear error: {text}"
+        );
+        assert!(
+            text.contains(&server.addr.to_string()),
+            "names the server: {text}"
+        );
+
+        // The server is unaffected.
+        assert_healthy(&server.client().await, "after rogue client").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_refuses_a_server_name_the_certificate_does_not_cover() {
+    let server = TestServer::default_config();
+    bounded(20, async {
+        let config = client_config().server_name("not-localhost.example");
+        let err = Client::connect(server.addr, config)
+            .await
+            .expect_err("wrong name");
+        let text = err.to_string();
+        assert!(text.contains("certificate"), "unclear error: {text}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_client_certificate() {
+    let config = server_config().client_ca(CA, true).expect("client CA");
+    let mut server = TestServer::start(config);
+    bounded(20, async {
+        // Without a certificate: refused, at connect or at the first call (in TLS 1.3 the
+        // client may finish its handshake before the server checks its certificate).
+        let anonymous = Client::connect(server.addr, client_config()).await;
+        match anonymous {
+            Err(err) => {
+                let text = err.to_string();
+                eprintln!("anonymous client refused at connect: {text}");
+                assert!(text.contains("certificate"), "unclear error: {text}");
+            }
+            Ok(client) => {
+                let status = client
+                    .unary::<Echo, Echo>(INSPECT, Request::new(echo("anonymous")))
+                    .await
+                    .expect_err("a client without a certificate is refused");
+                eprintln!("anonymous client refused at the first call: {status}");
+                assert_eq!(status.code(), rpcnet::Code::Unavailable, "{status}");
+            }
+        }
+
+        // With the worker certificate: served, and the handler sees who it is.
+        let config = client_config()
+            .identity(WORKER_CERT, WORKER_KEY)
+            .expect("worker identity");
+        let client = Client::connect(server.addr, config)
+            .await
+            .expect("mTLS connect");
+        let response = client
+            .unary::<Echo, Echo>(INSPECT, Request::new(echo("worker")))
+            .await
+            .expect("mTLS call");
+        assert_eq!(response.get_ref().note, "cn=worker");
+
+        // The identity is visible to streaming handlers too (same connection).
+        let response = client
+            .server_streaming::<Echo, Echo>(
+                COUNT,
+                Request::new(Echo {
+                    count: 1,
+                    ..echo("worker stream")
+                }),
+            )
+            .await
+            .expect("stream");
+        let mut stream = response.into_inner();
+        assert!(stream.message().await.expect("message").is_some());
+        assert!(stream.message().await.expect("end").is_none());
+        let event = server
+            .event_for("worker stream", Duration::from_secs(3))
+            .await;
+        assert_eq!(event.what, "finished");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optional_client_certificate() {
+    let config = server_config().client_ca(CA, false).expect("client CA");
+    let server = TestServer::start(config);
+    bounded(20, async {
+        let anonymous = server.client().await;
+        let response = anonymous
+            .unary::<Echo, Echo>(INSPECT, Request::new(echo("anonymous")))
+            .await
+            .expect("anonymous call");
+        assert_eq!(response.get_ref().note, "anonymous");
+
+        let config = client_config()
+            .identity(WORKER_CERT, WORKER_KEY)
+            .expect("worker identity");
+        let worker = Client::connect(server.addr, config)
+            .await
+            .expect("mTLS connect");
+        let response = worker
+            .unary::<Echo, Echo>(INSPECT, Request::new(echo("worker")))
+            .await
+            .expect("mTLS call");
+        assert_eq!(response.get_ref().note, "cn=worker");
+        // Different connections get different numbers.
+        let anonymous_conn = anonymous
+            .unary::<Echo, Echo>(INSPECT, Request::new(echo("again")))
+            .await
+            .expect("anonymous call")
+            .get_ref()
+            .id;
+        assert_ne!(anonymous_conn, response.get_ref().id);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_client_ca_ignores_client_certificates() {
+    let server = TestServer::default_config();
+    bounded(20, async {
+        let config = client_config()
+            .identity(WORKER_CERT, WORKER_KEY)
+            .expect("worker identity");
+        let client = Client::connect(server.addr, config).await.expect("connect");
+        let response = client
+            .unary::<Echo, Echo>(INSPECT, Request::new(echo("unasked")))
+            .await
+            .expect("call");
+        assert_eq!(response.get_ref().note, "anonymous");
+    })
+    .await;
+}
