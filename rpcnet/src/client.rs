@@ -152,7 +152,7 @@ struct Inner {
 
 struct Established {
     quic: quinn::Connection,
-    send_request: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    send_request: h3::client::SendRequest<crate::quic::OpenStreams, Bytes>,
 }
 
 impl Client {
@@ -316,7 +316,7 @@ impl Inner {
     /// The live connection, dialling a new one if there is none or it died.
     async fn connection(
         &self,
-    ) -> Result<h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>, Error> {
+    ) -> Result<h3::client::SendRequest<crate::quic::OpenStreams, Bytes>, Error> {
         let mut guard = self.connection.lock().await;
         if let Some(existing) = guard.as_ref() {
             if existing.quic.close_reason().is_none() {
@@ -347,7 +347,7 @@ impl Inner {
         debug!(%addr, connection = number, "QUIC connection established");
         let (mut driver, send_request) = h3::client::builder()
             .max_field_section_size(self.max_header_list_size)
-            .build::<_, _, Bytes>(h3_quinn::Connection::new(quic.clone()))
+            .build::<_, _, Bytes>(crate::quic::Connection::new(quic.clone()))
             .await
             .map_err(|e| Error::H3 {
                 addr,

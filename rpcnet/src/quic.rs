@@ -16,7 +16,6 @@
 
 // The runtime still runs on h3-quinn until it switches to this adapter; until then only the
 // tests use these items.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -20,6 +20,7 @@ use tracing::{debug, info_span, warn, Instrument};
 
 use crate::codec::{self, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::context::{CancelHandle, ContextParts};
+use crate::quic::{self, StopNotice, StoppedFuture};
 use crate::streaming::Side;
 use crate::tls::{self, ClientAuth};
 use crate::transport::{self, ResetOnDrop, ServerRecvStream, ServerSendStream};
@@ -33,7 +34,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// How long a handler may keep running after its call was cancelled or timed out, before the
 /// runtime drops it. Long enough to notice `RequestContext::cancelled` and clean up.
-const CANCEL_GRACE: Duration = Duration::from_secs(5);
+const CANCEL_GRACE: Duration = Duration::from_secs(1);
 
 /// Encoded response bytes gathered into one DATA frame when several messages are ready at
 /// once: fewer frames and syscalls for small streamed messages, bounded so that one frame
@@ -190,6 +191,7 @@ impl ServerBuilder {
                 services: self.services,
                 max_message_size: self.config.max_message_size,
                 max_header_list_size: self.config.max_header_list_size,
+                max_concurrent_streams: self.config.max_concurrent_streams as usize,
                 shutdown_grace: self.config.shutdown_grace,
                 next_connection: AtomicU64::new(1),
             }),
@@ -210,6 +212,7 @@ struct Shared {
     services: HashMap<&'static str, Arc<dyn Service>>,
     max_message_size: usize,
     max_header_list_size: u64,
+    max_concurrent_streams: usize,
     shutdown_grace: Duration,
     next_connection: AtomicU64,
 }
@@ -303,9 +306,14 @@ async fn serve_connection(
     };
     let identity = tls::peer_identity(&conn).map(Arc::new);
     debug!(identity = ?identity.as_ref().and_then(|i| i.common_name.clone()), "connection established");
+    // Twice the stream limit: streams whose stop notice was not taken yet (headers still
+    // arriving) plus those being served.
+    let quic_conn =
+        quic::Connection::with_stopped_capacity(conn.clone(), 2 * shared.max_concurrent_streams);
+    let stopped = quic_conn.stopped_registry();
     let mut h3_conn = match h3::server::builder()
         .max_field_section_size(shared.max_header_list_size)
-        .build::<_, Bytes>(h3_quinn::Connection::new(conn.clone()))
+        .build::<_, Bytes>(quic_conn)
         .await
     {
         Ok(h3_conn) => h3_conn,
@@ -323,11 +331,13 @@ async fn serve_connection(
                     let shared = shared.clone();
                     let identity = identity.clone();
                     let conn = conn.clone();
+                    let stopped = stopped.clone();
                     calls.spawn(async move {
                         match resolver.resolve_request().await {
                             Ok((request, stream)) => {
+                                let stopped = stopped.take(stream.id().into_inner());
                                 let env = CallEnv {
-                                    shared, connection_id: id, peer, identity, conn,
+                                    shared, connection_id: id, peer, identity, conn, stopped,
                                 };
                                 handle_request(request, stream, env).await;
                             }
@@ -363,8 +373,8 @@ async fn serve_connection(
     } else if going_away {
         // A finished call has only queued its last frames (trailers, FIN); closing right away
         // discards what quinn has not sent yet, and the client sees "connection lost" instead
-        // of its status (seen in the graceful-shutdown test). h3-quinn offers no way to wait
-        // for the acknowledgement, so linger a few round trips, or until the client closes.
+        // of its status (seen in the graceful-shutdown test). Linger a few round trips (or until
+        // the client closes) so the last frames and their acknowledgements get through.
         let linger = conn.rtt() * 3 + Duration::from_millis(50);
         let _ = tokio::time::timeout(linger, conn.closed()).await;
     }
@@ -381,9 +391,11 @@ struct CallEnv {
     identity: Option<Arc<PeerIdentity>>,
     /// The call's connection: its loss cancels the call.
     conn: quinn::Connection,
+    /// Resolves when the client stops reading the response (STOP_SENDING).
+    stopped: Option<StoppedFuture>,
 }
 
-type BidiRequestStream = h3::server::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
+type BidiRequestStream = h3::server::RequestStream<quic::BidiStream, Bytes>;
 
 async fn handle_request(request: http::Request<()>, mut stream: BidiRequestStream, env: CallEnv) {
     let stream_id = stream.id().into_inner();
@@ -455,10 +467,11 @@ async fn handle_request(request: http::Request<()>, mut stream: BidiRequestStrea
         let mut served = std::pin::pin!(service.call(&method, call));
         tokio::select! {
             () = &mut served => {}
-            _ = env.conn.closed() => {
-                // Nobody can read an answer any more. Without this an idle handler would only
-                // be dropped when the connection's calls are aborted, never seeing
-                // `ctx.cancelled()`; like a client cancel, it gets CANCEL_GRACE to wind down.
+            () = client_gone(env.stopped, &env.conn) => {
+                // Nobody will read an answer. Without this an idle handler would only learn
+                // of it at its next write (or never); like a deadline, it gets CANCEL_GRACE
+                // to notice `ctx.cancelled()` and wind down, then it is dropped and the
+                // stream reset.
                 lost.cancel();
                 let _ = tokio::time::timeout(CANCEL_GRACE, served).await;
             }
@@ -466,6 +479,26 @@ async fn handle_request(request: http::Request<()>, mut stream: BidiRequestStrea
     }
     .instrument(span)
     .await
+}
+
+/// Resolves when the client can no longer want the response: it sent STOP_SENDING on the
+/// call's stream, or the connection is gone. A response that was finished and acknowledged
+/// (`StopNotice::Done`) is no cancellation, so that case never resolves.
+async fn client_gone(stopped: Option<StoppedFuture>, conn: &quinn::Connection) {
+    let stop = async {
+        match stopped {
+            Some(stopped) => match stopped.await {
+                StopNotice::Stopped(code) => debug!(%code, "client stopped reading"),
+                StopNotice::ConnectionLost(err) => debug!(?err, "connection lost"),
+                StopNotice::Done => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = stop => {}
+        _ = conn.closed() => {}
+    }
 }
 
 fn is_grpc_content_type(headers: &HeaderMap) -> bool {

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 
 use crate::codec::{self, Decoder};
-use crate::transport::{self, RecvBody};
+use crate::transport::{self, RecvBody, REQUEST_CANCELLED};
 use crate::{Metadata, Status};
 
 /// Which end of the call a `Streaming` reads; decides how the end of the stream is judged.
@@ -116,12 +116,12 @@ impl<T> Streaming<T> {
     fn abandon(&mut self) {
         if !matches!(self.state, State::Done) {
             self.state = State::Done;
-            // Dropping the receive half makes quinn send STOP_SENDING (code 0) itself. An
-            // explicit `stop_sending` is not safe with h3-quinn 0.0.10: h3 reads ahead for the
-            // next frame header, so a read can still be in flight inside h3-quinn after h3
-            // returned a chunk, and h3-quinn's `stop_sending` then unwraps None and panics
-            // (seen when a client dropped a server stream after two messages).
-            self.body = None;
+            // Tell the peer why we stop reading. This is safe even with a read in flight
+            // because our adapter keeps the quinn stream in place (h3-quinn 0.0.10 panicked
+            // here when h3 had read ahead for the next frame header).
+            if let Some(mut body) = self.body.take() {
+                body.stop_sending(REQUEST_CANCELLED);
+            }
         }
     }
 

@@ -1,4 +1,4 @@
-//! The narrow boundary to h3/h3-quinn: the stream types used by calls, error mapping from
+//! The narrow boundary to h3 and our quinn adapter (`quic`): the stream types used by calls, error mapping from
 //! HTTP/3 to gRPC status, and guards that make cancellation visible on the wire.
 //!
 //! Everything above this module speaks `Status`, `Bytes` and `http::HeaderMap`; only this
@@ -12,10 +12,10 @@ use h3::quic::ConnectionErrorIncoming;
 
 use crate::Status;
 
-pub(crate) type ServerSendStream = h3::server::RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
-pub(crate) type ServerRecvStream = h3::server::RequestStream<h3_quinn::RecvStream, Bytes>;
-pub(crate) type ClientSendStream = h3::client::RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
-pub(crate) type ClientRecvStream = h3::client::RequestStream<h3_quinn::RecvStream, Bytes>;
+pub(crate) type ServerSendStream = h3::server::RequestStream<crate::quic::SendStream, Bytes>;
+pub(crate) type ServerRecvStream = h3::server::RequestStream<crate::quic::RecvStream, Bytes>;
+pub(crate) type ClientSendStream = h3::client::RequestStream<crate::quic::SendStream, Bytes>;
+pub(crate) type ClientRecvStream = h3::client::RequestStream<crate::quic::RecvStream, Bytes>;
 
 /// `H3_REQUEST_CANCELLED`: how both sides abandon a call.
 pub(crate) const REQUEST_CANCELLED: H3Code = H3Code::H3_REQUEST_CANCELLED;
@@ -29,8 +29,9 @@ pub(crate) trait RecvBody: Send + Unpin + 'static {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<http::HeaderMap>, StreamError>>;
-    // No `stop_sending`: with h3-quinn 0.0.10 it panics whenever h3 left a read in flight
-    // (h3 issue 330), which callers cannot see; dropping the half stops the peer instead.
+    /// Asks the peer to stop sending. Safe at any time with our own adapter (`crate::quic`),
+    /// unlike h3-quinn 0.0.10, which panics while h3 has a read in flight (h3 issue 330).
+    fn stop_sending(&mut self, code: H3Code);
 }
 
 macro_rules! impl_recv_body {
@@ -49,6 +50,10 @@ macro_rules! impl_recv_body {
                 cx: &mut Context<'_>,
             ) -> Poll<Result<Option<http::HeaderMap>, StreamError>> {
                 self.poll_recv_trailers(cx)
+            }
+
+            fn stop_sending(&mut self, code: H3Code) {
+                <$ty>::stop_sending(self, code)
             }
         }
     };

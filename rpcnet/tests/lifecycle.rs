@@ -240,7 +240,6 @@ async fn dropping_a_server_stream_cancels_a_writing_handler() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the server does not see a STOP_SENDING until it writes (h3-quinn hides quinn's `stopped()`); enable once the runtime runs on its own quic.rs adapter with the StoppedRegistry"]
 async fn dropping_a_server_stream_cancels_an_idle_handler() {
     let mut server = TestServer::default_config();
     let client = server.client().await;
@@ -273,7 +272,6 @@ async fn dropping_a_server_stream_cancels_an_idle_handler() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the server does not see a STOP_SENDING until it writes (h3-quinn hides quinn's `stopped()`); enable once the runtime runs on its own quic.rs adapter with the StoppedRegistry"]
 async fn aborting_a_unary_call_cancels_the_handler() {
     let mut server = TestServer::default_config();
     let client = server.client().await;
