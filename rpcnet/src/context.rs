@@ -119,7 +119,9 @@ impl RequestContext {
     /// Whether the client cancelled the call (reset its stream, stopped reading, or lost its
     /// connection), or its deadline passed.
     pub fn is_cancelled(&self) -> bool {
-        *self.inner.cancelled.borrow()
+        // A dropped sender means the runtime gave up the call; `cancelled()` resolves then
+        // too, so both answers agree.
+        *self.inner.cancelled.borrow() || self.inner.cancelled.has_changed().is_err()
     }
 
     /// Resolves once the call is cancelled (see [`RequestContext::is_cancelled`]). Handlers

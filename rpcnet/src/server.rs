@@ -361,8 +361,10 @@ async fn serve_connection(
         while calls.try_join_next().is_some() {}
     }
     if going_away {
-        // GOAWAY: the client may not start new calls here; running ones finish.
-        let _ = h3_conn.shutdown(0).await;
+        // GOAWAY naming the stream after the last one accepted (RFC 9114 5.2: the id is the
+        // first request NOT processed): the client may not start new calls here, and every
+        // call already accepted runs to its end.
+        let _ = h3_conn.shutdown(1).await;
     }
     let drain = async { while calls.join_next().await.is_some() {} };
     if tokio::time::timeout(shared.shutdown_grace, drain)
