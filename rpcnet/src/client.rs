@@ -220,16 +220,10 @@ impl Client {
         let (metadata, message, timeout) = request.into_parts();
         let deadline = timeout.map(|t| Instant::now() + t);
         let call = async {
-            let (send, recv) = self.inner.start(path, &metadata, timeout).await?;
-            let mut send = ResetOnDrop::new(send);
-            if let Err(sent) = send_one(send.get(), &message).await {
-                return Err(self
-                    .inner
-                    .status_after_send_error(recv, deadline, sent)
-                    .await);
-            }
-            send.disarm();
-            let (metadata, mut stream) = self.inner.response_head::<Resp>(recv, deadline).await?;
+            let (metadata, mut stream) = self
+                .inner
+                .one_request::<Req, Resp>(path, &metadata, &message, timeout, deadline)
+                .await?;
             let message = single_response(&mut stream).await?;
             Ok(Response::from_parts(metadata, message))
         };
@@ -249,16 +243,10 @@ impl Client {
         let (metadata, message, timeout) = request.into_parts();
         let deadline = timeout.map(|t| Instant::now() + t);
         let call = async {
-            let (send, recv) = self.inner.start(path, &metadata, timeout).await?;
-            let mut send = ResetOnDrop::new(send);
-            if let Err(sent) = send_one(send.get(), &message).await {
-                return Err(self
-                    .inner
-                    .status_after_send_error(recv, deadline, sent)
-                    .await);
-            }
-            send.disarm();
-            let (metadata, stream) = self.inner.response_head::<Resp>(recv, deadline).await?;
+            let (metadata, stream) = self
+                .inner
+                .one_request::<Req, Resp>(path, &metadata, &message, timeout, deadline)
+                .await?;
             Ok(Response::from_parts(metadata, stream))
         };
         with_deadline(deadline, call).await
@@ -407,6 +395,25 @@ impl Inner {
             .await
             .map_err(|e| transport::status_from_stream_error(&e, true))?;
         Ok(stream.split())
+    }
+
+    /// Sends a call's single request message (unary and server-streaming calls) and reads
+    /// the response headers.
+    async fn one_request<Req: prost::Message, Resp>(
+        &self,
+        path: &'static str,
+        metadata: &Metadata,
+        message: &Req,
+        timeout: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> Result<(Metadata, Streaming<Resp>), Status> {
+        let (send, recv) = self.start(path, metadata, timeout).await?;
+        let mut send = ResetOnDrop::new(send);
+        if let Err(sent) = send_one(send.get(), message).await {
+            return Err(self.status_after_send_error(recv, deadline, sent).await);
+        }
+        send.disarm();
+        self.response_head(recv, deadline).await
     }
 
     /// The status to report when sending the request failed. A server that refuses a
