@@ -230,6 +230,7 @@ fn drain(lines: &mpsc::Receiver<String>) -> String {
 
 /// Runs as a server child: serves `kind` on `addr` and exits when stdin closes.
 pub fn serve_child(kind: Kind, addr: SocketAddr, certs_dir: &Path) -> anyhow::Result<()> {
+    init_logging();
     std::thread::spawn(|| {
         let mut sink = Vec::new();
         let _ = std::io::stdin().read_to_end(&mut sink);
@@ -248,10 +249,21 @@ pub fn serve_child(kind: Kind, addr: SocketAddr, certs_dir: &Path) -> anyhow::Re
 
 /// Runs as a client child: runs `workload` and prints its result as one JSON line.
 pub fn client_child(workload: Workload) -> anyhow::Result<()> {
+    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let result = runtime.block_on(crate::load::run(workload))?;
     println!("{}", serde_json::to_string(&result)?);
     Ok(())
+}
+
+/// Logs to stderr when `RUST_LOG` is set (for chasing a failure by hand; off in measurements).
+fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
 }
