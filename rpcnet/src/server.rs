@@ -677,69 +677,39 @@ fn grpc_content_type() -> HeaderValue {
     HeaderValue::from_static("application/grpc+proto")
 }
 
-/// Watches the rest of a request stream; resolves to true if the client cancelled.
-type Watch = Pin<Box<dyn Future<Output = bool> + Send>>;
-
-/// Why a handler did not produce its result.
-enum Interrupted {
-    DeadlineExceeded,
-    Cancelled,
-}
-
-/// Waits for the first of: `fut` completes, the deadline passes, `watch` reports that the
-/// client cancelled. `watch` is cleared once it resolved without a cancellation.
-async fn first_of<T>(
+/// Waits for `fut`; `None` if the deadline passes first. (A client that goes away is noticed
+/// by `handle_request`, which cancels the call around the adapter.)
+async fn before_deadline<T>(
     fut: Pin<&mut impl Future<Output = T>>,
     deadline: Option<Instant>,
-    watch: &mut Option<Watch>,
-) -> Result<T, Interrupted> {
-    let mut fut = fut;
-    loop {
-        tokio::select! {
-            out = &mut fut => return Ok(out),
-            _ = sleep_until(deadline) => return Err(Interrupted::DeadlineExceeded),
-            cancelled = poll_watch(watch) => {
-                if cancelled {
-                    return Err(Interrupted::Cancelled);
-                }
-                *watch = None;
-            }
-        }
+) -> Option<T> {
+    tokio::select! {
+        out = fut => Some(out),
+        _ = sleep_until(deadline) => None,
     }
 }
 
-/// Ends an interrupted call on the wire and signals the handler through its context.
-async fn interrupt(responder: &mut Responder, cancel: &CancelHandle, why: Interrupted) {
+/// Ends a call whose deadline passed: DEADLINE_EXCEEDED to the client (which enforces the
+/// same deadline itself, so it reports that even if the trailers are lost), cancellation to
+/// the handler. The handler's request stream, once dropped, stops the client's upload with
+/// H3_REQUEST_CANCELLED.
+async fn expire(responder: &mut Responder, cancel: &CancelHandle) {
     cancel.cancel();
-    match why {
-        Interrupted::DeadlineExceeded => {
-            responder
-                .finish(Status::deadline_exceeded("deadline exceeded"))
-                .await;
-            // Trailers may not arrive once the stream is reset, but the client enforces the
-            // same deadline and reports DEADLINE_EXCEEDED itself.
-            responder.reset();
-        }
-        Interrupted::Cancelled => responder.reset(),
-    }
+    responder
+        .finish(Status::deadline_exceeded("deadline exceeded"))
+        .await;
 }
 
 /// Runs a handler under the call's deadline and cancellation. An interrupted handler is
 /// given `CANCEL_GRACE` to notice `RequestContext::cancelled` and wind down, then dropped.
-async fn supervise<T>(
-    fut: impl Future<Output = T>,
-    parts: &mut Parts<impl Sized>,
-    watch: &mut Option<Watch>,
-) -> Option<T> {
+async fn supervise<T>(fut: impl Future<Output = T>, parts: &mut Parts<impl Sized>) -> Option<T> {
     let mut fut = std::pin::pin!(fut);
-    match first_of(fut.as_mut(), parts.ctx.deadline(), watch).await {
-        Ok(out) => Some(out),
-        Err(why) => {
-            interrupt(&mut parts.responder, &parts.cancel, why).await;
-            let _ = tokio::time::timeout(CANCEL_GRACE, fut).await;
-            None
-        }
+    let out = before_deadline(fut.as_mut(), parts.ctx.deadline()).await;
+    if out.is_none() {
+        expire(&mut parts.responder, &parts.cancel).await;
+        let _ = tokio::time::timeout(CANCEL_GRACE, fut).await;
     }
+    out
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -749,40 +719,23 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-async fn poll_watch(watch: &mut Option<Watch>) -> bool {
-    match watch {
-        Some(fut) => fut.await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Reads one request message (unary and server-streaming calls), then keeps reading the
-/// rest of the request stream in the returned watch: a reset there is the client cancelling.
+/// Reads the one request message of a unary or server-streaming call and the end of the
+/// request stream after it, as grpc-java does before it runs the handler: a second message, or
+/// malformed bytes after the first, fail the call instead of being ignored.
 async fn single_request<T: prost::Message + Default + 'static>(
     parts: &mut Parts<T>,
-) -> Result<(T, Watch), Status> {
-    let message = match parts.requests.message().await? {
-        Some(message) => message,
-        None => {
-            return Err(Status::internal(
-                "the request stream ended without a message",
-            ))
-        }
+) -> Result<T, Status> {
+    let Some(message) = parts.requests.message().await? else {
+        return Err(Status::internal(
+            "the request stream ended without a message",
+        ));
     };
-    let mut requests = std::mem::replace(&mut parts.requests, Streaming::ended());
-    let watch: Watch = Box::pin(async move {
-        loop {
-            match requests.message().await {
-                Ok(Some(_)) => continue,
-                Ok(None) => return false,
-                Err(status) => {
-                    debug!(%status, "request stream ended abnormally");
-                    return true;
-                }
-            }
-        }
-    });
-    Ok((message, watch))
+    match parts.requests.message().await? {
+        None => Ok(message),
+        Some(_) => Err(Status::internal(
+            "more than one request message for a method that takes one",
+        )),
+    }
 }
 
 pub(crate) async fn run_unary<Req, Resp, F, Fut>(call: ServerCall, handler: F)
@@ -793,14 +746,13 @@ where
     Fut: Future<Output = Result<Response<Resp>, Status>> + Send + 'static,
 {
     let mut parts = call.into_parts::<Req>();
-    let (message, watch) = match single_request(&mut parts).await {
+    let message = match single_request(&mut parts).await {
         Ok(found) => found,
         Err(status) => return parts.responder.finish(status).await,
     };
     let request = Request::from_parts(std::mem::take(&mut parts.metadata), message);
     let fut = handler(parts.ctx.clone(), request);
-    let mut watch = Some(watch);
-    if let Some(result) = supervise(fut, &mut parts, &mut watch).await {
+    if let Some(result) = supervise(fut, &mut parts).await {
         respond_unary(&mut parts, result).await;
     }
 }
@@ -816,7 +768,7 @@ where
     let requests = std::mem::replace(&mut parts.requests, Streaming::ended());
     let request = Request::from_parts(std::mem::take(&mut parts.metadata), requests);
     let fut = handler(parts.ctx.clone(), request);
-    if let Some(result) = supervise(fut, &mut parts, &mut None).await {
+    if let Some(result) = supervise(fut, &mut parts).await {
         respond_unary(&mut parts, result).await;
     }
 }
@@ -829,15 +781,14 @@ where
     Fut: Future<Output = Result<Response<ResponseStream<Resp>>, Status>> + Send + 'static,
 {
     let mut parts = call.into_parts::<Req>();
-    let (message, watch) = match single_request(&mut parts).await {
+    let message = match single_request(&mut parts).await {
         Ok(found) => found,
         Err(status) => return parts.responder.finish(status).await,
     };
     let request = Request::from_parts(std::mem::take(&mut parts.metadata), message);
     let fut = handler(parts.ctx.clone(), request);
-    let mut watch = Some(watch);
-    if let Some(result) = supervise(fut, &mut parts, &mut watch).await {
-        respond_streaming(&mut parts, result, watch).await;
+    if let Some(result) = supervise(fut, &mut parts).await {
+        respond_streaming(&mut parts, result).await;
     }
 }
 
@@ -852,8 +803,8 @@ where
     let requests = std::mem::replace(&mut parts.requests, Streaming::ended());
     let request = Request::from_parts(std::mem::take(&mut parts.metadata), requests);
     let fut = handler(parts.ctx.clone(), request);
-    if let Some(result) = supervise(fut, &mut parts, &mut None).await {
-        respond_streaming(&mut parts, result, None).await;
+    if let Some(result) = supervise(fut, &mut parts).await {
+        respond_streaming(&mut parts, result).await;
     }
 }
 
@@ -892,7 +843,6 @@ async fn respond_unary<T, Resp: prost::Message>(
 async fn respond_streaming<T, Resp: prost::Message>(
     parts: &mut Parts<T>,
     result: Result<Response<ResponseStream<Resp>>, Status>,
-    mut watch: Option<Watch>,
 ) {
     let response = match result {
         Ok(response) => response,
@@ -906,9 +856,8 @@ async fn respond_streaming<T, Resp: prost::Message>(
     }
     let deadline = parts.ctx.deadline();
     loop {
-        let next = match first_of(std::pin::pin!(stream.next()), deadline, &mut watch).await {
-            Ok(next) => next,
-            Err(why) => return interrupt(&mut parts.responder, &parts.cancel, why).await,
+        let Some(next) = before_deadline(std::pin::pin!(stream.next()), deadline).await else {
+            return expire(&mut parts.responder, &parts.cancel).await;
         };
         let mut end = match next {
             None => Some(Status::ok("")),

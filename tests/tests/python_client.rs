@@ -509,11 +509,9 @@ async fn python_gets_protocol_answers_for_unknown_paths_and_content_types() {
     assert_eq!(seen, ["plain-grpc", "params", "after"]);
 }
 
-/// A unary or server-streaming call carries exactly one request message. rpcnet reads the
-/// first and silently drops the rest (`single_request` in rpcnet/src/server.rs keeps reading
-/// the request stream only to watch for a cancel), so this call is answered OK.
+/// A unary or server-streaming call carries exactly one request message; a second one fails
+/// the call (INTERNAL, as grpc-java answers).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "rpcnet bug: extra request messages of unary/server-streaming calls are ignored"]
 async fn python_extra_request_messages_are_refused() {
     if !python_available("python_extra_request_messages_are_refused") {
         return;
@@ -540,10 +538,8 @@ async fn python_extra_request_messages_are_refused() {
 
 /// After a valid first request message, bytes that are not a valid message (a compressed flag
 /// without an encoding, or a prefix cut short by the end of the stream) are the client's
-/// protocol error and deserve a status. rpcnet's request watch takes any read error for a
-/// client cancel, so the server resets the stream with H3_REQUEST_CANCELLED and sends none.
+/// protocol error and get a status, not a stream reset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "rpcnet bug: a malformed request after the first message resets the stream instead of answering a status"]
 async fn python_malformed_trailing_request_bytes_get_a_status() {
     if !python_available("python_malformed_trailing_request_bytes_get_a_status") {
         return;
