@@ -1,14 +1,21 @@
 //! rpcnet-gen: Rust service definitions (`*.rpc.rs`) to typed rpcnet stubs and a `.proto`.
 //!
-//! The pipeline is one module per job: [`parse`] (syn -> [`ast`]), [`check`] (ast -> checked
-//! [`model`], or diagnostics with locations), [`emit`] (model -> Rust tokens formatted with
-//! prettyplease, and `.proto` text), and [`output`] (atomic writes and `--check`). Everything is
-//! produced in memory first, so a rejected definition writes nothing.
+//! The pipeline is one module per job: [`parse`] (syn -> [`ast`]), [`check`](mod@check)
+//! (ast -> checked [`model`], or diagnostics with locations), [`emit`] (model -> Rust tokens
+//! formatted with prettyplease, in either [`Layout`], and `.proto` text), and [`output`]
+//! (atomic writes and `--check`). Everything is produced in memory first, so a rejected
+//! definition writes nothing.
 //!
-//! Use from a `build.rs`:
+//! Use from a `build.rs` (then `rpcnet::include_stubs!("api")` in the crate's source):
 //!
 //! ```no_run
-//! let config = rpcnet_gen::Config::new("proto/api.rpc.rs");
+//! let out_dir = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
+//! let config = rpcnet_gen::Config {
+//!     out_dir: out_dir.clone(),
+//!     proto_out: out_dir,
+//!     layout: rpcnet_gen::Layout::SingleFile,
+//!     ..rpcnet_gen::Config::new("proto/api.rpc.rs")
+//! };
 //! let generated = rpcnet_gen::generate(&config)?;
 //! rpcnet_gen::write(&generated)?;
 //! # Ok::<(), rpcnet_gen::Error>(())
@@ -40,33 +47,61 @@ pub struct Config {
     /// The definition file (`proto/connection_swap.rpc.rs`). Its path, as given, is named in the
     /// `@generated` line of every output, so pass a path relative to the workspace root.
     pub input: PathBuf,
-    /// Where `<stem>/mod.rs` and `<stem>/<service>/mod.rs` go.
+    /// Where the Rust goes: `<stem>/mod.rs` and `<stem>/<service>/mod.rs`, or `<stem>.rs`,
+    /// depending on [`layout`](Config::layout).
     pub out_dir: PathBuf,
     /// Where `<stem>.proto` goes.
     pub proto_out: PathBuf,
     /// The protobuf package; overrides `#![rpcnet(package = "...")]` and the file stem.
     pub package: Option<String>,
+    /// How the Rust is split into files.
+    pub layout: Layout,
 }
 
 impl Config {
-    /// A config for `input` with the default output directories and no package override.
+    /// A config for `input` with the default output directories, no package override and the
+    /// [`Layout::Modules`] layout.
     pub fn new(input: impl Into<PathBuf>) -> Config {
         Config {
             input: input.into(),
             out_dir: PathBuf::from(DEFAULT_OUT_DIR),
             proto_out: PathBuf::from(DEFAULT_PROTO_OUT),
             package: None,
+            layout: Layout::Modules,
         }
     }
+}
+
+/// How the generated Rust is split into files. Both layouts emit the same items: the messages,
+/// and beside them one module per service that refers to them as `super::Msg`. In a module
+/// named `<stem>` (`mod <stem>;`, or `mod <stem> { rpcnet::include_stubs!("<stem>"); }`),
+/// either gives the paths `<stem>::Msg` and `<stem>::<service>::<Service>Client`. The `.proto`
+/// does not depend on the layout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// `<stem>/mod.rs` (the messages and `pub mod <service>;`) and one
+    /// `<stem>/<service>/mod.rs` per service, each opening with `//!` docs: a module tree to
+    /// commit into a crate's `src/` and declare with `mod <stem>;`. The command's layout.
+    #[default]
+    Modules,
+    /// One file, `<stem>.rs`: the messages, then each service as an inline
+    /// `pub mod <service> { ... }`. It opens with plain `//` comments and no inner attributes,
+    /// so it is valid inside `include!` (which rejects `//!` docs, E0753): the layout for a
+    /// `build.rs` writing into `OUT_DIR`, included with `rpcnet::include_stubs!("<stem>")`
+    /// inside a module the includer declares and documents.
+    SingleFile,
 }
 
 /// Every file one definition produces, in memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Generated {
-    /// The files, in a fixed order (messages module, service modules, `.proto`).
+    /// The files, in a fixed order: the messages module, the service modules and the `.proto`
+    /// ([`Layout::Modules`]), or the single Rust file and the `.proto` ([`Layout::SingleFile`]).
     pub files: Vec<GeneratedFile>,
     /// The directory that holds only this definition's Rust modules (`<out_dir>/<stem>`); files
-    /// in it that are no longer generated are stale.
+    /// in it that are no longer generated are stale. In the single-file layout nothing belongs
+    /// there, so generated files left by the modules layout are stale (switching layouts does
+    /// not leave a second copy of the stubs behind).
     pub module_dir: PathBuf,
 }
 
@@ -154,7 +189,7 @@ pub fn generate_from_source(config: &Config, source: &str) -> Result<Generated, 
         package: config.package.clone(),
     };
     let schema = check::check(&file, &options).map_err(fail)?;
-    let outputs = emit::all(&schema).map_err(|e| Error::Internal(e.to_string()))?;
+    let outputs = emit::all(&schema, config.layout).map_err(|e| Error::Internal(e.to_string()))?;
     let files = outputs
         .into_iter()
         .map(|o| {

@@ -9,8 +9,9 @@ use clap::Parser;
 /// Generates rpcnet client/server stubs and a `.proto` file from a `*.rpc.rs` definition.
 ///
 /// Writes `<out-dir>/<stem>/mod.rs` (messages), `<out-dir>/<stem>/<service>/mod.rs` (one per
-/// service, the name in lowercase) and `<proto-out>/<stem>.proto`. Nothing is written if the
-/// definition has errors; unchanged files are left alone.
+/// service, the name in lowercase) and `<proto-out>/<stem>.proto`; with `--layout single-file`,
+/// `<out-dir>/<stem>.rs` instead of the module tree. Nothing is written if the definition has
+/// errors; unchanged files are left alone.
 #[derive(Parser, Debug)]
 #[command(name = "rpcnet-gen", version)]
 struct Args {
@@ -27,9 +28,21 @@ struct Args {
     /// which itself defaults to the file stem.
     #[arg(long)]
     package: Option<String>,
+    /// How the Rust is split into files.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Modules)]
+    layout: LayoutArg,
     /// Write nothing; exit 1 listing the files that are missing or out of date.
     #[arg(long)]
     check: bool,
+}
+
+/// `--layout`: the command-line spelling of [`rpcnet_gen::Layout`].
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LayoutArg {
+    /// `<stem>/mod.rs` and `<stem>/<service>/mod.rs`, for `mod <stem>;` in a crate's sources.
+    Modules,
+    /// One `<stem>.rs`, valid inside `include!` (what a build.rs writes into OUT_DIR).
+    SingleFile,
 }
 
 fn main() -> ExitCode {
@@ -49,6 +62,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         out_dir: args.out_dir,
         proto_out: args.proto_out,
         package: args.package,
+        layout: match args.layout {
+            LayoutArg::Modules => rpcnet_gen::Layout::Modules,
+            LayoutArg::SingleFile => rpcnet_gen::Layout::SingleFile,
+        },
     };
     let generated = match rpcnet_gen::generate(&config) {
         Ok(generated) => generated,

@@ -1,4 +1,4 @@
-//! Reads a `.rpc.rs` file with syn into the [`ast`](crate::ast), rejecting shapes it cannot express.
+//! Reads a `.rpc.rs` file with syn into the [`ast`](mod@crate::ast), rejecting shapes it cannot express.
 //!
 //! This module checks syntax-level shape only (which items, attributes, type constructors and
 //! method signatures are allowed). Names, references and numbering are the checker's job.

@@ -1,8 +1,10 @@
 //! Compiles the expected output of every valid golden case against the real rpcnet runtime.
 //!
-//! Each module below is a golden case's `expected/<stem>/mod.rs`; if generated code stops
-//! compiling (or stops matching the runtime API), this test binary fails to build. The tests
-//! then touch a few items so the modules are used, and check the wire constants.
+//! Each top-level module below is a golden case's `expected/<stem>/mod.rs`, and each module of
+//! `single_file` the same case's `expected_single_file/<stem>.rs`, included with `include!` as
+//! `rpcnet::include_stubs!` does; if generated code stops compiling (or stops matching the
+//! runtime API, or stops being valid inside `include!`), this test binary fails to build. The
+//! tests then touch a few items so the modules are used, and check the wire constants.
 
 #![allow(dead_code)]
 
@@ -34,6 +36,21 @@ mod streaming_kinds;
 #[rustfmt::skip]
 mod unary;
 
+/// The same cases in the single-file layout. `include!` rejects a file that opens with `//!`
+/// docs or inner attributes (E0753), so these fail to build if the layout regresses.
+#[rustfmt::skip]
+mod single_file {
+    pub mod doc_comments { include!("golden/doc_comments/expected_single_file/input.rs"); }
+    pub mod enums_oneofs { include!("golden/enums_oneofs/expected_single_file/input.rs"); }
+    pub mod field_types { include!("golden/field_types/expected_single_file/input.rs"); }
+    pub mod keywords { include!("golden/keywords/expected_single_file/input.rs"); }
+    pub mod multi_service { include!("golden/multi_service/expected_single_file/input.rs"); }
+    pub mod nested_messages { include!("golden/nested_messages/expected_single_file/input.rs"); }
+    pub mod pinned_tags { include!("golden/pinned_tags/expected_single_file/input.rs"); }
+    pub mod streaming_kinds { include!("golden/streaming_kinds/expected_single_file/input.rs"); }
+    pub mod unary { include!("golden/unary/expected_single_file/input.rs"); }
+}
+
 use prost::Message as _;
 
 /// Every valid case folder must be listed above, so none escapes compilation.
@@ -60,6 +77,44 @@ fn every_valid_case_is_compiled() {
         .unwrap_or_default();
     found.sort();
     assert_eq!(found, listed);
+    // The single-file modules above list the same cases.
+    let single: Vec<&str> = include_str!("compile_golden.rs")
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("pub mod "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(single, listed);
+}
+
+#[test]
+fn both_layouts_give_the_same_api() {
+    assert_eq!(
+        single_file::unary::greeter::SAY_HELLO_PATH,
+        unary::greeter::SAY_HELLO_PATH
+    );
+    assert_eq!(
+        single_file::multi_service::healthcheck::CHECK_PATH,
+        multi_service::healthcheck::CHECK_PATH
+    );
+    assert_eq!(
+        single_file::keywords::r#type::MATCH_PATH,
+        keywords::r#type::MATCH_PATH
+    );
+    assert_eq!(
+        single_file::streaming_kinds::calculator::SERVICE_NAME,
+        streaming_kinds::calculator::SERVICE_NAME
+    );
+    // The messages are the same wire types: bytes of one decode as the other.
+    let node = nested_messages::Node {
+        name: "n".into(),
+        ..Default::default()
+    };
+    let back = single_file::nested_messages::Node::decode(node.encode_to_vec().as_slice())
+        .expect("decodes");
+    assert_eq!(back.name, "n");
+    let mut event = single_file::enums_oneofs::Event::default();
+    event.set_level(single_file::enums_oneofs::Level::Warning);
+    assert_eq!(event.level, enums_oneofs::Level::Warning as i32);
 }
 
 #[test]

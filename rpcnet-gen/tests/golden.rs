@@ -2,7 +2,9 @@
 //!
 //! Valid cases live in `tests/golden/<case>/`: `input.rpc.rs`, the generator's output under
 //! `expected/`, and `prost_build.rs`, what prost-build makes of the exported `.proto` (compiled
-//! with protox, so every exported schema is also checked to be valid protobuf). Error cases
+//! with protox, so every exported schema is also checked to be valid protobuf). Each valid case
+//! is also generated in the single-file layout (`Layout::SingleFile`), whose `<stem>.rs` lives
+//! in `expected_single_file/` (its `.proto` must equal the other layout's). Error cases
 //! live in `tests/golden/errors/<case>/`: `input.rpc.rs` and `expected.txt`.
 //!
 //! `UPDATE_GOLDEN=1 cargo test -p rpcnet-gen --test golden` rewrites the expected files. CI
@@ -11,7 +13,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use rpcnet_gen::{Config, Error};
+use rpcnet_gen::{Config, Error, Generated, GeneratedFile, Layout};
 
 const GOLDEN: &str = "tests/golden";
 const ERRORS: &str = "tests/golden/errors";
@@ -84,34 +86,72 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn valid_config(case: &str) -> Config {
+/// The config of a valid case in `layout`: the Rust goes to `expected/` ([`Layout::Modules`])
+/// or `expected_single_file/` ([`Layout::SingleFile`]), the `.proto` to `expected/` for both.
+fn valid_config(case: &str, layout: Layout) -> Config {
     let dir = PathBuf::from(GOLDEN).join(case);
+    let rust = match layout {
+        Layout::Modules => "expected",
+        Layout::SingleFile => "expected_single_file",
+    };
     Config {
         input: dir.join("input.rpc.rs"),
-        out_dir: dir.join("expected"),
+        out_dir: dir.join(rust),
         proto_out: dir.join("expected"),
         package: None,
+        layout,
     }
 }
 
 fn check_valid(case: &str, failures: &mut Vec<String>) {
-    let config = valid_config(case);
+    let Some(modules) = check_layout(case, Layout::Modules, failures) else {
+        return;
+    };
+    let Some(proto) = proto_of(&modules) else {
+        failures.push(format!("{case}: no .proto generated"));
+        return;
+    };
+    if let Some(single) = check_layout(case, Layout::SingleFile, failures) {
+        if proto_of(&single) != Some(proto) {
+            failures.push(format!("{case}: the .proto depends on the layout"));
+        }
+        for file in single.files.iter().filter(|f| f.path != proto.path) {
+            if let Some(problem) = include_problem(&file.contents) {
+                failures.push(format!("{}: {problem}", file.path.display()));
+            }
+        }
+    }
+    match prost_build_output(&proto.path, &proto.contents) {
+        Ok(code) => compare(
+            &PathBuf::from(GOLDEN).join(case).join("prost_build.rs"),
+            &code,
+            failures,
+        ),
+        Err(e) => failures.push(format!("{case}: the exported .proto does not compile: {e}")),
+    }
+}
+
+/// Generates `case` in `layout` (twice: the output must be deterministic), compares every file
+/// with its golden file, and checks that nothing else sits in the layout's Rust directory.
+fn check_layout(case: &str, layout: Layout, failures: &mut Vec<String>) -> Option<Generated> {
+    let config = valid_config(case, layout);
     let generated = match rpcnet_gen::generate(&config) {
         Ok(g) => g,
         Err(e) => {
-            failures.push(format!("{case}: generation failed:\n{e}"));
-            return;
+            failures.push(format!("{case} ({layout:?}): generation failed:\n{e}"));
+            return None;
         }
     };
-    // Determinism: a second run gives byte-identical output.
     match rpcnet_gen::generate(&config) {
         Ok(again) if again == generated => {}
-        _ => failures.push(format!("{case}: a second run gave different output")),
+        _ => failures.push(format!(
+            "{case} ({layout:?}): a second run gave different output"
+        )),
     }
     for file in &generated.files {
         compare(&file.path, &file.contents, failures);
     }
-    // Nothing else may sit in expected/: a leftover file would hide a missing output.
+    // Nothing else may sit in the Rust directory: a leftover file would hide a missing output.
     let mut on_disk = Vec::new();
     files_under(&config.out_dir, &mut on_disk);
     for path in on_disk {
@@ -126,22 +166,35 @@ fn check_valid(case: &str, failures: &mut Vec<String>) {
             }
         }
     }
-    let proto = generated
+    Some(generated)
+}
+
+fn proto_of(generated: &Generated) -> Option<&GeneratedFile> {
+    generated
         .files
         .iter()
-        .find(|f| f.path.extension().is_some_and(|e| e == "proto"));
-    let Some(proto) = proto else {
-        failures.push(format!("{case}: no .proto generated"));
-        return;
-    };
-    match prost_build_output(&proto.path, &proto.contents) {
-        Ok(code) => compare(
-            &PathBuf::from(GOLDEN).join(case).join("prost_build.rs"),
-            &code,
-            failures,
-        ),
-        Err(e) => failures.push(format!("{case}: the exported .proto does not compile: {e}")),
+        .find(|f| f.path.extension().is_some_and(|e| e == "proto"))
+}
+
+/// Why `include!` would reject a file, judged by its opening: `include!` takes items only, so
+/// the file must not open with `//!` docs (E0753) or other inner attributes. The compile test
+/// proves the same by including the files; this names the line.
+fn include_problem(contents: &str) -> Option<String> {
+    if !contents.starts_with(rpcnet_gen::output::GENERATED_MARKER) {
+        return Some("does not start with the @generated marker".to_owned());
     }
+    let opening = contents.lines().enumerate().take_while(|(_, line)| {
+        line.is_empty() || line.starts_with("//") || line.starts_with("#!")
+    });
+    for (index, line) in opening {
+        if line.starts_with("//!") || line.starts_with("#!") {
+            return Some(format!(
+                "line {} is an inner doc or attribute, which include! rejects: {line}",
+                index + 1
+            ));
+        }
+    }
+    None
 }
 
 /// Compiles `.proto` text with protox and returns prost-build's Rust for it.
@@ -184,6 +237,7 @@ fn check_error(case: &str, failures: &mut Vec<String>) {
         out_dir: work.path().join("src"),
         proto_out: work.path().join("proto"),
         package: None,
+        layout: Layout::Modules,
     };
     let text = match rpcnet_gen::generate(&config) {
         Ok(_) => {
@@ -197,6 +251,17 @@ fn check_error(case: &str, failures: &mut Vec<String>) {
         }
     };
     compare(&dir.join("expected.txt"), &text, failures);
+    // The layout only places the output: a rejected definition fails the same way in both.
+    let single = Config {
+        layout: Layout::SingleFile,
+        ..config
+    };
+    match rpcnet_gen::generate(&single) {
+        Err(Error::Definition(diags)) if diags.rendered == text => {}
+        _ => failures.push(format!(
+            "{case}: the single-file layout reports other errors than the modules layout"
+        )),
+    }
 }
 
 fn report(failures: Vec<String>) {

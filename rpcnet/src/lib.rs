@@ -9,6 +9,7 @@ pub mod codec;
 pub mod codegen;
 mod context;
 mod error;
+mod macros;
 pub mod metadata;
 mod quic;
 mod server;

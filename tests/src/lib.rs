@@ -19,8 +19,12 @@ use rpcnet::{
     ShutdownHandle, Status,
 };
 
-// The messages (`echo::Sample`, ...) and the service module `echo::echo`.
-include!(concat!(env!("OUT_DIR"), "/echo.rs"));
+/// The stubs `build.rs` generated from `echo.rpc.rs`: the messages (`echo::Sample`, ...) and
+/// the service module `echo::echo`.
+#[allow(clippy::module_inception)] // the service `Echo` is named like the file, so `echo::echo`
+pub mod echo {
+    rpcnet::include_stubs!("echo");
+}
 
 pub use echo::echo::{EchoClient, EchoServer};
 pub use echo::{CountReply, CountRequest, EchoReply, EchoRequest, Failure, Mood, Point, Sample};

@@ -1,4 +1,4 @@
-//! Emits the Rust message module of a schema: prost-derived structs, enums and oneofs.
+//! Emits the messages of a schema: prost-derived structs, enums and oneofs, in source order.
 
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
@@ -11,31 +11,14 @@ use crate::names::rust_ident;
 /// The path prost's derives are told to use, so generated code needs only `rpcnet`.
 const PROST_PATH: &str = "rpcnet::codegen::prost";
 
-/// Tokens of `<module>/mod.rs`: the file docs, one `pub mod` per service, then every type.
-pub fn module(schema: &Schema) -> TokenStream {
-    let title = format!(
-        " Messages of protobuf package `{}`, generated from `{}`.",
-        schema.package, schema.source
-    );
-    let mut file_docs = vec![title];
-    if !schema.docs.is_empty() {
-        file_docs.push(String::new());
-        file_docs.extend(schema.docs.iter().cloned());
-    }
-    let file_docs = file_docs.iter().map(|d| quote!(#![doc = #d]));
-    let modules = schema.services.iter().map(|s| {
-        let module = rust_ident(&s.module);
-        quote!(pub mod #module;)
-    });
+/// Tokens of every message and enum (oneofs beside their message), in source order; the
+/// layout in `emit` decides which file they go in.
+pub fn types(schema: &Schema) -> TokenStream {
     let types = schema.types.iter().map(|t| match t {
         TypeDef::Message(m) => message(m),
         TypeDef::Enum(e) => enumeration(e),
     });
-    quote! {
-        #(#file_docs)*
-        #(#modules)*
-        #(#types)*
-    }
+    quote!(#(#types)*)
 }
 
 fn message(m: &model::Message) -> TokenStream {

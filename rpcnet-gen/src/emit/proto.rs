@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::ast::Scalar;
+use crate::emit::comment_lines;
 use crate::model::{self, FieldKind, Label, Schema, TypeDef, ValueType};
 
 /// The protobuf name of a scalar type.
@@ -138,13 +139,8 @@ fn value_name(ty: &ValueType) -> &str {
 
 /// Doc comment lines as `//` comments; a doc attribute may itself hold several lines.
 fn docs(out: &mut String, depth: usize, lines: &[String]) {
-    for doc in lines {
-        for line in doc.lines() {
-            push_line(out, depth, &format!("//{line}"));
-        }
-        if doc.is_empty() {
-            push_line(out, depth, "//");
-        }
+    for line in comment_lines(lines) {
+        push_line(out, depth, &line);
     }
 }
 

@@ -7,7 +7,8 @@ use crate::emit::doc_attrs;
 use crate::model::{Method, Schema, Service};
 use crate::names::rust_ident;
 
-/// Tokens of `<module>/<service>/mod.rs`.
+/// Tokens of a service module's body, its `//!` docs first: the whole of
+/// `<stem>/<service>/mod.rs`, or the inside of an inline `pub mod <service> { ... }`.
 pub fn module(schema: &Schema, service: &Service) -> TokenStream {
     let qualified = schema.qualified_name(service);
     let title = format!(" Client and server stubs for `{qualified}`.");
