@@ -35,6 +35,8 @@ pub struct ServerChild {
     child: Child,
     stdin: Option<ChildStdin>,
     stderr: mpsc::Receiver<String>,
+    /// Worker processes of a director (empty for the other kinds).
+    workers: Vec<Child>,
     pub addr: SocketAddr,
 }
 
@@ -65,6 +67,7 @@ impl ServerChild {
             child,
             stdin,
             stderr,
+            workers: Vec::new(),
             addr: ([127, 0, 0, 1], 0).into(),
         };
         let line = match line_rx.recv_timeout(SERVER_START_TIMEOUT) {
@@ -79,6 +82,21 @@ impl ServerChild {
             .strip_prefix(LISTENING_PREFIX)
             .and_then(|addr| addr.trim().parse().ok())
             .ok_or_else(|| anyhow!("unexpected first line from the server: {line:?}"))?;
+        if kind == Kind::Director {
+            for i in 0..crate::peers::DIRECTOR_WORKERS {
+                let worker = Command::new(exe)
+                    .args(["worker", "--director", &server.addr.to_string()])
+                    .args(["--label", &format!("bench-worker-{i}")])
+                    .arg("--certs")
+                    .arg(certs_dir)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .context("starting a connection-swap worker")?;
+                server.workers.push(worker);
+            }
+        }
         Ok(server)
     }
 
@@ -101,9 +119,14 @@ impl ServerChild {
     /// Closes the server's stdin (it exits), then kills it if it lingers.
     pub fn stop(mut self) {
         self.shutdown();
+        self.stop_workers();
     }
 
     fn shutdown(&mut self) {
+        for worker in &mut self.workers {
+            // Closing stdin stops a worker; a kill is the fallback below.
+            drop(worker.stdin.take());
+        }
         drop(self.stdin.take());
         let deadline = Instant::now() + SERVER_STOP_TIMEOUT;
         while Instant::now() < deadline {
@@ -114,6 +137,20 @@ impl ServerChild {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    fn stop_workers(&mut self) {
+        for mut worker in self.workers.drain(..) {
+            let deadline = Instant::now() + SERVER_STOP_TIMEOUT;
+            while Instant::now() < deadline {
+                if matches!(worker.try_wait(), Ok(Some(_)) | Err(_)) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = worker.kill();
+            let _ = worker.wait();
+        }
     }
 
     fn stop_and_describe(&mut self) -> String {
@@ -127,6 +164,7 @@ impl Drop for ServerChild {
         if self.stdin.is_some() {
             self.shutdown();
         }
+        self.stop_workers();
     }
 }
 
@@ -231,11 +269,7 @@ fn drain(lines: &mpsc::Receiver<String>) -> String {
 /// Runs as a server child: serves `kind` on `addr` and exits when stdin closes.
 pub fn serve_child(kind: Kind, addr: SocketAddr, certs_dir: &Path) -> anyhow::Result<()> {
     init_logging();
-    std::thread::spawn(|| {
-        let mut sink = Vec::new();
-        let _ = std::io::stdin().read_to_end(&mut sink);
-        std::process::exit(0);
-    });
+    exit_when_stdin_closes();
     let certs = crate::peers::Certs::in_dir(certs_dir);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -245,6 +279,26 @@ pub fn serve_child(kind: Kind, addr: SocketAddr, certs_dir: &Path) -> anyhow::Re
         let _ = writeln!(stdout, "{LISTENING_PREFIX}{bound}");
         let _ = stdout.flush();
     }))
+}
+
+/// Runs as a worker child of a director: serves until stdin closes.
+pub fn worker_child(director: SocketAddr, label: String, certs_dir: &Path) -> anyhow::Result<()> {
+    init_logging();
+    exit_when_stdin_closes();
+    let certs = crate::peers::Certs::in_dir(certs_dir);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(crate::peers::serve_worker(director, label, &certs))
+}
+
+/// Ends the process when its stdin reaches end of file, i.e. when the driver closed it or died.
+fn exit_when_stdin_closes() {
+    std::thread::spawn(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut sink);
+        std::process::exit(0);
+    });
 }
 
 /// Runs as a client child: runs `workload` and prints its result as one JSON line.

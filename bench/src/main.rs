@@ -36,6 +36,15 @@ enum Role {
     },
     /// A client child: runs one workload and prints its result as a JSON line.
     Client(ClientArgs),
+    /// A connection-swap worker child of a director server: serves until stdin closes.
+    Worker {
+        #[arg(long)]
+        director: SocketAddr,
+        #[arg(long)]
+        label: String,
+        #[arg(long, default_value = default_certs())]
+        certs: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -132,6 +141,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.role {
         Some(Role::Server { kind, addr, certs }) => {
             rpcnet_bench::children::serve_child(kind, addr, &certs)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Role::Worker {
+            director,
+            label,
+            certs,
+        }) => {
+            rpcnet_bench::children::worker_child(director, label, &certs)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Role::Client(args)) => {

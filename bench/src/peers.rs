@@ -1,6 +1,7 @@
 //! The three implementations under test, each as a server and as a client connection:
 //! rpcnet (gRPC over HTTP/3), tonic (gRPC over HTTP/2 with rustls/ring) and a raw quinn echo
 //! (one bidirectional QUIC stream per request, no HTTP/3 and no gRPC: the transport's ceiling).
+//! A fourth kind, the connection-swap director with its workers, serves the memory scenario.
 //!
 //! Every peer runs with its library defaults apart from what the benchmark needs (TLS material,
 //! a bound port); the same certificates, ring crypto provider and TLS 1.3 serve all three.
@@ -36,6 +37,9 @@ pub enum Kind {
     Tonic,
     /// quinn: one raw QUIC stream per request, no framing (unary echo only).
     Quinn,
+    /// The connection-swap director (with `DIRECTOR_WORKERS` worker processes); clients hold
+    /// `Inference.Generate` streams (memory scenario only).
+    Director,
 }
 
 impl Kind {
@@ -45,6 +49,7 @@ impl Kind {
             Kind::Rpcnet => "rpcnet",
             Kind::Tonic => "tonic",
             Kind::Quinn => "quinn",
+            Kind::Director => "director",
         }
     }
 }
@@ -55,9 +60,15 @@ impl std::fmt::Display for Kind {
     }
 }
 
+/// Worker processes started with a director: enough that 1,000 streams stay below each
+/// worker connection's limit of 256 concurrent streams (rpcnet's server default).
+pub const DIRECTOR_WORKERS: usize = 5;
+
 /// The TLS material every peer uses.
 #[derive(Clone, Debug)]
 pub struct Certs {
+    /// The directory holding the files (the connection-swap services take a directory).
+    pub dir: PathBuf,
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -67,6 +78,7 @@ impl Certs {
     /// `ca.pem`, `server.pem` and `server.key` in `dir`.
     pub fn in_dir(dir: &Path) -> Certs {
         Certs {
+            dir: dir.to_path_buf(),
             ca: dir.join("ca.pem"),
             cert: dir.join("server.pem"),
             key: dir.join("server.key"),
@@ -114,6 +126,20 @@ pub async fn serve(
     bound: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     match kind {
+        Kind::Director => {
+            // The director binds inside `run`, so it gets a port that was free a moment ago.
+            let addr = if addr.port() == 0 {
+                connection_swap::ports::free_udp_addr()?
+            } else {
+                addr
+            };
+            bound(addr);
+            let config = connection_swap::director::DirectorConfig::new(
+                addr,
+                connection_swap::certs::CertPaths::new(&certs.dir),
+            );
+            connection_swap::director::run(config).await?;
+        }
         Kind::Rpcnet => {
             let config = rpcnet::ServerConfig::new(&certs.cert, &certs.key)?;
             let server = rpcnet::Server::builder(config)
@@ -157,6 +183,28 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Runs one connection-swap worker registered with the director at `director`, serving until
+/// the process ends. Simulated failures are pushed out of reach (a day): the memory scenario
+/// wants steady streams, not swaps.
+pub async fn serve_worker(
+    director: SocketAddr,
+    label: String,
+    certs: &Certs,
+) -> anyhow::Result<()> {
+    let paths = connection_swap::certs::CertPaths::new(&certs.dir);
+    let config = connection_swap::worker::WorkerConfig {
+        director,
+        listen: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
+        label,
+        identity: Some((paths.worker_cert(), paths.worker_key())),
+        certs: paths,
+        failure_after: std::time::Duration::from_secs(86_400),
+        recovery: std::time::Duration::from_secs(1),
+        token_interval: std::time::Duration::from_secs(1),
+    };
+    connection_swap::worker::run(config).await
 }
 
 /// The rpcnet service, implemented by hand over `rpcnet::codegen` (what generated code does).
@@ -250,6 +298,8 @@ async fn quinn_echo_connection(connection: quinn::Connection) {
 #[derive(Clone)]
 pub enum Connection {
     Rpcnet(rpcnet::Client),
+    /// An rpcnet client of the connection-swap director.
+    Director(rpcnet::Client),
     Tonic(BenchClient<tonic::transport::Channel>),
     /// The endpoint is kept alive with its connection.
     Quinn(quinn::Connection, quinn::Endpoint),
@@ -259,17 +309,23 @@ pub enum Connection {
 pub enum MessageStream {
     Rpcnet(rpcnet::Streaming<Payload>),
     Tonic(tonic::Streaming<Payload>),
+    Director(rpcnet::Streaming<swap_proto::GenerateEvent>),
 }
+
+use connection_swap_generated::connection_swap as swap_proto;
 
 impl Connection {
     /// Opens one connection (handshake included) to a server of `kind` at `addr`.
     pub async fn open(kind: Kind, addr: SocketAddr, certs: &Certs) -> anyhow::Result<Connection> {
         match kind {
-            Kind::Rpcnet => {
+            Kind::Rpcnet | Kind::Director => {
                 let config = rpcnet::ClientConfig::new(&certs.ca)?.server_name("localhost");
-                Ok(Connection::Rpcnet(
-                    rpcnet::Client::connect(addr, config).await?,
-                ))
+                let client = rpcnet::Client::connect(addr, config).await?;
+                Ok(if kind == Kind::Director {
+                    Connection::Director(client)
+                } else {
+                    Connection::Rpcnet(client)
+                })
             }
             Kind::Tonic => {
                 let ca = std::fs::read(&certs.ca).context("reading the CA certificate")?;
@@ -297,6 +353,7 @@ impl Connection {
     /// One unary echo; answers the echoed bytes. Errors are described in one line.
     pub async fn echo(&mut self, data: Bytes) -> Result<Bytes, String> {
         match self {
+            Connection::Director(_) => Err("the director has no echo method".to_string()),
             Connection::Rpcnet(client) => client
                 .unary::<Payload, Payload>(proto::ECHO_PATH, rpcnet::Request::new(Payload { data }))
                 .await
@@ -347,14 +404,36 @@ impl Connection {
                     .map_err(|status| format!("tonic: {status}"))
             }
             Connection::Quinn(..) => Err("the raw quinn peer has no streaming calls".to_string()),
+            Connection::Director(client) => {
+                // One request, then the request stream stays open (as a real client's does).
+                let first = swap_proto::GenerateRequest {
+                    prompt: "rpcnet-bench".to_string(),
+                    resume_after: 0,
+                };
+                let requests = stream::once(async move { first }).chain(stream::pending());
+                client
+                    .bidi_streaming::<swap_proto::GenerateRequest, swap_proto::GenerateEvent, _>(
+                        swap_proto::inference::GENERATE_PATH,
+                        rpcnet::Request::new(requests),
+                    )
+                    .await
+                    .map(|response| MessageStream::Director(response.into_inner()))
+                    .map_err(|status| status.to_string())
+            }
         }
     }
 }
 
 impl MessageStream {
-    /// The next message; `Ok(None)` when the server ended the stream.
+    /// The next message; `Ok(None)` when the server ended the stream. A director event (an
+    /// assignment or a token) comes back as an empty payload.
     pub async fn next(&mut self) -> Result<Option<Payload>, String> {
         match self {
+            MessageStream::Director(stream) => stream
+                .message()
+                .await
+                .map(|event| event.map(|_| Payload::default()))
+                .map_err(|s| s.to_string()),
             MessageStream::Rpcnet(stream) => stream.message().await.map_err(|s| s.to_string()),
             MessageStream::Tonic(stream) => {
                 stream.message().await.map_err(|s| format!("tonic: {s}"))

@@ -1,8 +1,8 @@
-//! Scenario 5, the connection-swap path — not measured yet: it needs the director and worker
-//! services (crate `connection-swap`), which are still being written.
+//! Scenario 5, the connection-swap path — not measured yet. The director and workers can
+//! already be started by the benchmark (`peers::Kind::Director`, used by the memory scenario);
+//! what is missing is the measurement below.
 //!
-//! TODO(scenario 5), once `connection_swap::director::run` and `connection_swap::worker::run`
-//! take a config and report their bound address:
+//! TODO(scenario 5):
 //! - Hop cost: start one worker alone and a director with one worker registered (each a child
 //!   process, like the servers here). Open `Inference.Generate` once through the director and
 //!   once directly against the worker's `WorkerStream`, with the same token count and pacing;
@@ -12,9 +12,7 @@
 //!   worker fail (the worker's failure switch, or SIGKILL of its process), and measure on the
 //!   client the time from the last token of the failing worker to the first token of the next
 //!   (tokens carry the worker label). Report p50 and p99. Goal: p99 <= 20 ms.
-//! - Memory (scenario 6 on the real director): 1,000 clients each holding a `Generate` stream
-//!   through the director; RSS of the director process before and after, per connection.
-//!   Until then scenario 6 measures the rpcnet bench server holding one stream per connection.
 
 /// Why scenario 5 is skipped, shown in the table and stored in the JSON.
-pub const SKIP_REASON: &str = "scenario 5 (connection swap) is not implemented yet: it waits for the director and worker services (see bench/src/swap.rs)";
+pub const SKIP_REASON: &str =
+    "scenario 5 (connection swap) is not implemented yet (see bench/src/swap.rs)";
