@@ -390,7 +390,8 @@ impl WorkerStream for StreamService {
         request: Request<Streaming<WorkerAssignment>>,
     ) -> Result<Response<ResponseStream<WorkerFrame>>, Status> {
         let label = &self.state.label;
-        debug!(target: "worker", worker = %label, "stream handler invoked; waiting for assignment");
+        // Info, not debug: the spec's troubleshooting guide tells users to look for this line.
+        info!(target: "worker", worker = %label, "stream handler invoked; waiting for assignment");
         let mut from_director = request.into_inner();
         let assignment = from_director
             .message()

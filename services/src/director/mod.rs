@@ -452,7 +452,8 @@ impl Session {
         if to_worker.send(assignment).await.is_err() {
             return Outcome::NotAccepted(Status::internal("the assignment channel closed"));
         }
-        debug!(
+        // Info, not debug: the spec's troubleshooting guide tells users to look for this line.
+        info!(
             stream.id = self.stream_id,
             connection.id = %self.connection_id,
             worker.addr = %lease.info.addr,
