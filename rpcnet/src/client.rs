@@ -409,27 +409,16 @@ impl Inner {
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
         let (send, recv) = self.start(path, metadata, timeout).await?;
         let mut send = ResetOnDrop::new(send);
-        if let Err(sent) = send_one(send.get(), message).await {
-            return Err(self.status_after_send_error(recv, deadline, sent).await);
+        match send_one(send.get(), message).await {
+            Ok(()) => drop(send.disarm()),
+            // A server may answer before it read the whole request and then stop the request
+            // stream: refusing an oversized message or an unknown method, or (RFC 9114 4.1)
+            // with H3_NO_ERROR after a complete response. Its answer explains the call, the
+            // send error does not, and a complete response must not be discarded; if the
+            // stream is truly gone, reading the answer fails with the same cause.
+            Err(sent) => debug!(status = %sent, "request stream stopped early; reading the answer"),
         }
-        send.disarm();
         self.response_head(recv, deadline).await
-    }
-
-    /// The status to report when sending the request failed. A server that refuses a
-    /// request part-way (an oversized message, an unknown method) answers with its status and
-    /// stops reading, which fails our send with H3_REQUEST_CANCELLED: its answer explains the
-    /// failure, the send error does not. Falls back to `sent` when no error status arrives.
-    async fn status_after_send_error(
-        &self,
-        recv: ClientRecvStream,
-        deadline: Option<Instant>,
-        sent: Status,
-    ) -> Status {
-        match self.response_head::<()>(recv, deadline).await {
-            Err(answered) => answered,
-            Ok(_) => sent,
-        }
     }
 
     /// Reads the response headers: a gRPC error (Trailers-Only or a non-200 answer) becomes
