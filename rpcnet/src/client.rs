@@ -35,6 +35,7 @@ pub struct ClientConfig {
     keep_alive: Option<Duration>,
     idle_timeout: Duration,
     connect_timeout: Duration,
+    udp_buffer_size: usize,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -66,6 +67,7 @@ impl ClientConfig {
             keep_alive: Some(Duration::from_secs(5)),
             idle_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            udp_buffer_size: crate::socket::DEFAULT_UDP_BUFFER,
         })
     }
 
@@ -108,6 +110,13 @@ impl ClientConfig {
     /// Gives up a handshake after this long (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Kernel receive and send buffer requested for the client's UDP socket (default 4 MiB,
+    /// capped by the kernel).
+    pub fn udp_buffer_size(mut self, bytes: usize) -> Self {
+        self.udp_buffer_size = bytes;
         self
     }
 
@@ -170,8 +179,8 @@ impl Client {
         } else {
             (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
         };
-        let endpoint =
-            quinn::Endpoint::client(bind).map_err(|source| Error::Bind { addr: bind, source })?;
+        let endpoint = crate::socket::endpoint(bind, None, config.udp_buffer_size)
+            .map_err(|source| Error::Bind { addr: bind, source })?;
         let quinn_config = config.quinn_config()?;
         Ok(Client {
             inner: Arc::new(Inner {

@@ -13,6 +13,7 @@ mod macros;
 pub mod metadata;
 mod quic;
 mod server;
+mod socket;
 pub mod status;
 mod streaming;
 pub mod timeout;

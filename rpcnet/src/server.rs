@@ -62,6 +62,7 @@ pub struct ServerConfig {
     idle_timeout: Duration,
     keep_alive: Option<Duration>,
     shutdown_grace: Duration,
+    udp_buffer_size: usize,
 }
 
 impl ServerConfig {
@@ -85,6 +86,7 @@ impl ServerConfig {
             // Keeps long-lived streaming calls alive and notices dead clients.
             keep_alive: Some(Duration::from_secs(5)),
             shutdown_grace: Duration::from_secs(10),
+            udp_buffer_size: crate::socket::DEFAULT_UDP_BUFFER,
         })
     }
 
@@ -140,6 +142,13 @@ impl ServerConfig {
         self
     }
 
+    /// Kernel receive and send buffer requested for the UDP socket (default 4 MiB, capped by
+    /// the kernel's `net.core.rmem_max`/`wmem_max`).
+    pub fn udp_buffer_size(mut self, bytes: usize) -> Self {
+        self.udp_buffer_size = bytes;
+        self
+    }
+
     fn quinn_config(&self) -> Result<quinn::ServerConfig, Error> {
         let client_auth = self
             .client_ca
@@ -178,8 +187,9 @@ impl ServerBuilder {
     /// Binds the UDP socket now (so the address is known and errors are immediate).
     pub fn bind(self, addr: SocketAddr) -> Result<Server, Error> {
         let quinn_config = self.config.quinn_config()?;
-        let endpoint = quinn::Endpoint::server(quinn_config, addr)
-            .map_err(|source| Error::Bind { addr, source })?;
+        let endpoint =
+            crate::socket::endpoint(addr, Some(quinn_config), self.config.udp_buffer_size)
+                .map_err(|source| Error::Bind { addr, source })?;
         let local_addr = endpoint
             .local_addr()
             .map_err(|source| Error::Bind { addr, source })?;
