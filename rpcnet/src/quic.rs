@@ -23,7 +23,7 @@ use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll};
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use h3::error::Code;
 use h3::quic::{ConnectionErrorIncoming, StreamErrorIncoming, StreamId, WriteBuf};
 
@@ -481,8 +481,11 @@ impl Drop for RecvStream {
 pub(crate) struct SendStream {
     stream: quinn::SendStream,
     id: StreamId,
-    /// Data accepted by `send_data` and not yet fully handed to quinn.
-    writing: Option<WriteBuf<Bytes>>,
+    /// Data accepted by `send_data` and not yet fully handed to quinn (empty when none),
+    /// gathered into one chunk: h3 hands over a frame as its header and its payload, and
+    /// writing them as one `Bytes` takes quinn's connection lock once per frame instead of
+    /// once per piece, and quinn keeps the chunk instead of copying it again.
+    writing: Bytes,
     /// Set when this stream's stopped future is parked, so that dropping the stream removes
     /// it if the runtime never took it.
     registry: Option<Arc<StoppedRegistry>>,
@@ -497,7 +500,7 @@ impl SendStream {
         SendStream {
             stream,
             id,
-            writing: None,
+            writing: Bytes::new(),
             registry,
         }
     }
@@ -505,27 +508,27 @@ impl SendStream {
 
 impl h3::quic::SendStream<Bytes> for SendStream {
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), StreamErrorIncoming>> {
-        while let Some(data) = self.writing.as_mut() {
-            if !data.has_remaining() {
-                self.writing = None;
-                break;
-            }
-            let written = ready!(Pin::new(&mut self.stream).poll_write(cx, data.chunk()))
-                .map_err(write_error)?;
-            if written == 0 {
+        while !self.writing.is_empty() {
+            // A fresh write future per poll, as in `RecvStream::poll_data`: quinn's
+            // `write_chunks` keeps its progress in the slice (written chunks are taken out, a
+            // partly written one is split), not in the future.
+            let write = self
+                .stream
+                .write_chunks(std::slice::from_mut(&mut self.writing));
+            let written = ready!(pin!(write).poll(cx)).map_err(write_error)?;
+            if written.bytes == 0 {
                 // quinn either takes some of a non-empty buffer or waits; guard against a busy
                 // loop all the same.
                 return Poll::Ready(Err(StreamErrorIncoming::Unknown(Box::new(
                     std::io::Error::from(std::io::ErrorKind::WriteZero),
                 ))));
             }
-            data.advance(written);
         }
         Poll::Ready(Ok(()))
     }
 
     fn send_data<T: Into<WriteBuf<Bytes>>>(&mut self, data: T) -> Result<(), StreamErrorIncoming> {
-        if self.writing.is_some() {
+        if !self.writing.is_empty() {
             // Only h3 misusing the trait (not the peer) can get here; h3 then closes the
             // connection with H3_INTERNAL_ERROR.
             return Err(StreamErrorIncoming::ConnectionErrorIncoming {
@@ -534,7 +537,12 @@ impl h3::quic::SendStream<Bytes> for SendStream {
                 ),
             });
         }
-        self.writing = Some(data.into());
+        let mut data: WriteBuf<Bytes> = data.into();
+        // One copy, as quinn would make of a borrowed slice anyway; h3's frame buffer does not
+        // give its payload back as `Bytes`.
+        let mut gathered = BytesMut::with_capacity(data.remaining());
+        gathered.put(&mut data);
+        self.writing = gathered.freeze();
         Ok(())
     }
 
@@ -549,7 +557,7 @@ impl h3::quic::SendStream<Bytes> for SendStream {
     }
 
     fn reset(&mut self, reset_code: u64) {
-        self.writing = None;
+        self.writing = Bytes::new();
         // Fails only if the stream was already finished or reset, which is harmless.
         let _ = self.stream.reset(varint_code(reset_code));
     }
