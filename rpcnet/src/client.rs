@@ -4,14 +4,13 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use futures_util::{FutureExt, StreamExt};
 use http::{HeaderValue, StatusCode};
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::{debug, info_span, Instrument};
 
@@ -155,7 +154,13 @@ struct Inner {
     connect_timeout: Duration,
     max_message_size: usize,
     max_header_list_size: u64,
-    connection: Mutex<Option<Established>>,
+    /// The current connection. A std mutex, held only to look at or replace the value (never
+    /// across an await): every call takes it, and a tokio mutex here cost an async
+    /// acquisition per call and made concurrent callers queue behind each other.
+    connection: std::sync::Mutex<Option<Established>>,
+    /// Held while dialling, so that callers who find the connection dead dial once and the
+    /// others wait for that result instead of dialling too.
+    dialing: tokio::sync::Mutex<()>,
     opened: AtomicU64,
 }
 
@@ -192,7 +197,8 @@ impl Client {
                 connect_timeout: config.connect_timeout,
                 max_message_size: config.max_message_size,
                 max_header_list_size: config.max_header_list_size,
-                connection: Mutex::new(None),
+                connection: std::sync::Mutex::new(None),
+                dialing: tokio::sync::Mutex::new(()),
                 opened: AtomicU64::new(0),
             }),
         })
@@ -210,10 +216,7 @@ impl Client {
 
     /// Whether a live connection exists right now (no dial is attempted).
     pub async fn is_connected(&self) -> bool {
-        let guard = self.inner.connection.lock().await;
-        guard
-            .as_ref()
-            .is_some_and(|c| c.quic.close_reason().is_none())
+        self.inner.live().is_some()
     }
 
     /// A unary call.
@@ -314,17 +317,39 @@ impl Inner {
     async fn connection(
         &self,
     ) -> Result<h3::client::SendRequest<crate::quic::OpenStreams, Bytes>, Error> {
-        let mut guard = self.connection.lock().await;
-        if let Some(existing) = guard.as_ref() {
-            if existing.quic.close_reason().is_none() {
-                return Ok(existing.send_request.clone());
-            }
+        if let Some(send_request) = self.live() {
+            return Ok(send_request);
         }
-        *guard = None;
+        let _dialing = self.dialing.lock().await;
+        // Whoever held the dial lock before us may have connected already.
+        if let Some(send_request) = self.live() {
+            return Ok(send_request);
+        }
+        // Drop the dead connection now rather than keep it until the dial ends.
+        self.slot().take();
         let established = self.dial().await?;
         let send_request = established.send_request.clone();
-        *guard = Some(established);
+        *self.slot() = Some(established);
         Ok(send_request)
+    }
+
+    /// A handle on the current connection if it is still open.
+    fn live(&self) -> Option<h3::client::SendRequest<crate::quic::OpenStreams, Bytes>> {
+        let slot = self.slot();
+        let existing = slot.as_ref()?;
+        existing
+            .quic
+            .close_reason()
+            .is_none()
+            .then(|| existing.send_request.clone())
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Established>> {
+        // The slot holds a plain value replaced in one assignment, so a panic elsewhere while
+        // it was locked cannot have left it half-updated.
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn dial(&self) -> Result<Established, Error> {
