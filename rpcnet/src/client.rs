@@ -489,7 +489,7 @@ impl Inner {
         }
         let metadata = Metadata::from_headers(headers);
         let stream = Streaming::new(
-            Box::new(recv),
+            transport::RecvBody::Client(recv),
             Side::Client,
             self.max_message_size,
             deadline,

@@ -585,7 +585,7 @@ struct Parts<T> {
 impl ServerCall {
     fn into_parts<T>(self) -> Parts<T> {
         let requests = Streaming::new(
-            Box::new(self.recv),
+            transport::RecvBody::Server(self.recv),
             Side::Server,
             self.max_message_size,
             self.ctx.deadline(),

@@ -38,7 +38,7 @@ enum State {
 /// Dropping it before the end cancels the call on the wire.
 pub struct Streaming<T> {
     /// None for a stream that ended before it started (Trailers-Only, or taken over).
-    body: Option<Box<dyn RecvBody>>,
+    body: Option<RecvBody>,
     side: Side,
     buf: BytesMut,
     decoder: Decoder,
@@ -62,7 +62,7 @@ impl<T> fmt::Debug for Streaming<T> {
 
 impl<T> Streaming<T> {
     pub(crate) fn new(
-        body: Box<dyn RecvBody>,
+        body: RecvBody,
         side: Side,
         max_message_size: usize,
         deadline: Option<Instant>,

@@ -20,47 +20,51 @@ pub(crate) type ClientRecvStream = h3::client::RequestStream<crate::quic::RecvSt
 /// `H3_REQUEST_CANCELLED`: how both sides abandon a call.
 pub(crate) const REQUEST_CANCELLED: H3Code = H3Code::H3_REQUEST_CANCELLED;
 
-/// The receiving half of a call's stream, server or client side.
-pub(crate) trait RecvBody: Send + Unpin + 'static {
+/// The receiving half of a call's stream, server or client side. An enum rather than a boxed
+/// trait object: a `Streaming` is made for every call, and this spares it an allocation and
+/// a dynamic call per read.
+pub(crate) enum RecvBody {
+    Server(ServerRecvStream),
+    Client(ClientRecvStream),
+}
+
+impl RecvBody {
     /// The next chunk of DATA payload; `None` when the data is over (FIN or trailers).
-    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, StreamError>>;
-    /// The trailers after the data, if any (waits for the peer's FIN).
-    fn poll_trailers(
+    pub(crate) fn poll_data(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Option<http::HeaderMap>, StreamError>>;
+    ) -> Poll<Result<Option<Bytes>, StreamError>> {
+        match self {
+            RecvBody::Server(stream) => stream.poll_recv_data(cx).map_ok(into_bytes),
+            RecvBody::Client(stream) => stream.poll_recv_data(cx).map_ok(into_bytes),
+        }
+    }
+
+    /// The trailers after the data, if any (waits for the peer's FIN).
+    pub(crate) fn poll_trailers(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<http::HeaderMap>, StreamError>> {
+        match self {
+            RecvBody::Server(stream) => stream.poll_recv_trailers(cx),
+            RecvBody::Client(stream) => stream.poll_recv_trailers(cx),
+        }
+    }
+
     /// Asks the peer to stop sending. Safe at any time with our own adapter (`crate::quic`),
     /// unlike h3-quinn 0.0.10, which panics while h3 has a read in flight (h3 issue 330).
-    fn stop_sending(&mut self, code: H3Code);
-}
-
-macro_rules! impl_recv_body {
-    ($ty:ty) => {
-        impl RecvBody for $ty {
-            fn poll_data(
-                &mut self,
-                cx: &mut Context<'_>,
-            ) -> Poll<Result<Option<Bytes>, StreamError>> {
-                self.poll_recv_data(cx)
-                    .map_ok(|chunk| chunk.map(|mut buf| buf.copy_to_bytes(buf.remaining())))
-            }
-
-            fn poll_trailers(
-                &mut self,
-                cx: &mut Context<'_>,
-            ) -> Poll<Result<Option<http::HeaderMap>, StreamError>> {
-                self.poll_recv_trailers(cx)
-            }
-
-            fn stop_sending(&mut self, code: H3Code) {
-                <$ty>::stop_sending(self, code)
-            }
+    pub(crate) fn stop_sending(&mut self, code: H3Code) {
+        match self {
+            RecvBody::Server(stream) => stream.stop_sending(code),
+            RecvBody::Client(stream) => stream.stop_sending(code),
         }
-    };
+    }
 }
 
-impl_recv_body!(ServerRecvStream);
-impl_recv_body!(ClientRecvStream);
+/// A received chunk as `Bytes`.
+fn into_bytes(chunk: Option<impl Buf>) -> Option<Bytes> {
+    chunk.map(|mut buf| buf.copy_to_bytes(buf.remaining()))
+}
 
 /// Maps an HTTP/3 stream error to the status a gRPC caller should see.
 ///
