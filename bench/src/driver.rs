@@ -12,9 +12,8 @@ use crate::load::{Mode, RunResult, Workload};
 use crate::peers::{Certs, Kind};
 use crate::report::{self, CaseReport, Report};
 
-/// Scenario numbers `--all` runs. Scenario 5 (connection swap) waits for the director and
-/// worker services; scenario 7 (packet loss) is `bench/loss.sh`, which runs scenario 1 in a
-/// network namespace.
+/// Scenario numbers `--all` runs. Scenario 7 (packet loss) is `bench/loss.sh`, which runs
+/// scenario 1 in a network namespace.
 pub const ALL_SCENARIOS: [u8; 6] = [1, 2, 3, 4, 5, 6];
 
 /// Concurrency levels of scenario 1.
@@ -78,8 +77,19 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
     let mut report = Report::new(options.clone());
     for &scenario in &options.scenarios {
         if scenario == 5 {
-            report.skipped.push(crate::swap::SKIP_REASON.to_string());
-            eprintln!("scenario 5 skipped: {}", crate::swap::SKIP_REASON);
+            if options
+                .kinds
+                .as_ref()
+                .is_some_and(|kinds| !kinds.contains(&Kind::Director))
+            {
+                let why = "scenario 5 runs the director: --kinds leaves it out".to_string();
+                eprintln!("{why}");
+                report.skipped.push(why);
+                continue;
+            }
+            let swap = crate::swap::run(&exe, options);
+            swap.print();
+            report.swap = Some(swap);
             continue;
         }
         let cases = cases(scenario, options)?;

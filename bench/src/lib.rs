@@ -4,8 +4,8 @@
 //! Layout: `driver` plans scenarios and alternates peers; `children` starts the server and
 //! client processes; `load` is the client process's workloads; `peers` holds the three server
 //! and client implementations; `report` summarises, prints and checks goals; `stats` and
-//! `procstat` are the measurement helpers; `proto` the shared messages; `swap` the placeholder
-//! for scenario 5.
+//! `procstat` are the measurement helpers; `proto` the shared messages; `swap` scenario 5 (the
+//! connection-swap director hop and swap gap), its worker and client children included.
 
 pub mod children;
 pub mod driver;

@@ -36,6 +36,35 @@ enum Role {
     },
     /// A client child: runs one workload and prints its result as a JSON line.
     Client(ClientArgs),
+    /// A scenario 5 worker: a connection-swap worker that records when it produced each
+    /// token; prints `listening <addr>`, and the tokens when stdin closes.
+    SwapWorker {
+        #[arg(long)]
+        director: SocketAddr,
+        #[arg(long)]
+        label: String,
+        #[arg(long, default_value_t = 1000)]
+        token_interval_us: u64,
+        #[arg(long, default_value_t = 86_400_000)]
+        failure_after_ms: u64,
+        #[arg(long, default_value_t = 1000)]
+        recovery_ms: u64,
+        #[arg(long, default_value = default_certs())]
+        certs: PathBuf,
+    },
+    /// A scenario 5 client: follows one token stream and prints what it saw as a JSON line.
+    SwapClient {
+        #[arg(long, value_enum)]
+        mode: rpcnet_bench::swap::ClientMode,
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 1000)]
+        warmup_ms: u64,
+        #[arg(long, default_value_t = 5000)]
+        duration_ms: u64,
+        #[arg(long, default_value = default_certs())]
+        certs: PathBuf,
+    },
     /// A connection-swap worker child of a director server: serves until stdin closes.
     Worker {
         #[arg(long)]
@@ -75,7 +104,7 @@ struct ClientArgs {
 
 #[derive(Args, Debug)]
 struct Drive {
-    /// Runs scenarios 1-6 (5 is a placeholder until the connection-swap services exist).
+    /// Runs scenarios 1-6.
     #[arg(long)]
     all: bool,
     /// About a minute: every scenario briefly, checking only that every call succeeded.
@@ -150,6 +179,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             rpcnet_bench::children::worker_child(director, label, &certs)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Some(Role::SwapWorker {
+            director,
+            label,
+            token_interval_us,
+            failure_after_ms,
+            recovery_ms,
+            certs,
+        }) => {
+            let settings = rpcnet_bench::swap::WorkerSettings {
+                director,
+                label,
+                token_interval: Duration::from_micros(token_interval_us),
+                failure_after: Duration::from_millis(failure_after_ms),
+                recovery: Duration::from_millis(recovery_ms),
+            };
+            rpcnet_bench::swap::worker_child(settings, &certs)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Role::SwapClient {
+            mode,
+            addr,
+            warmup_ms,
+            duration_ms,
+            certs,
+        }) => {
+            rpcnet_bench::swap::client_child(
+                mode,
+                addr,
+                Duration::from_millis(warmup_ms),
+                Duration::from_millis(duration_ms),
+                &certs,
+            )?;
+            std::process::exit(0);
         }
         Some(Role::Client(args)) => {
             let workload = Workload {

@@ -38,7 +38,8 @@ pub enum Kind {
     /// quinn: one raw QUIC stream per request, no framing (unary echo only).
     Quinn,
     /// The connection-swap director (with `DIRECTOR_WORKERS` worker processes); clients hold
-    /// `Inference.Generate` streams (memory scenario only).
+    /// `Inference.Generate` streams (memory scenario; scenario 5 starts the director with
+    /// workers of its own).
     Director,
 }
 

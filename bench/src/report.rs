@@ -36,6 +36,8 @@ pub struct Report {
     pub goals: Vec<Goal>,
     /// Scenarios that did not run, and why.
     pub skipped: Vec<String>,
+    /// Scenario 5 (connection swap), when it ran.
+    pub swap: Option<crate::swap::SwapResults>,
 }
 
 /// One case for one peer, over all its rounds.
@@ -120,13 +122,18 @@ impl Report {
             max_rate_note: Vec::new(),
             goals: Vec::new(),
             skipped: Vec::new(),
+            swap: None,
         }
     }
 
     /// (passed, failed) case-and-peer entries.
     pub fn tally(&self) -> (usize, usize) {
         let failed = self.cases.iter().filter(|c| c.failed).count();
-        (self.cases.len() - failed, failed)
+        let (swap_passed, swap_failed) = self.swap.as_ref().map_or((0, 0), |s| s.tally());
+        (
+            self.cases.len() - failed + swap_passed,
+            failed + swap_failed,
+        )
     }
 
     /// Writes the report as pretty JSON, creating the parent directory.
@@ -235,21 +242,32 @@ impl Report {
             |v| v >= 1.0,
             "x",
         ));
-        let swap = Err(crate::swap::SKIP_REASON.to_string());
+        let swap = self
+            .swap
+            .as_ref()
+            .ok_or_else(|| "scenario 5 did not run".to_string());
         goals.push(goal(
             "director hop: added p50 per token",
             "<= 100 us",
-            swap.clone(),
+            swap.clone().and_then(|s| s.hop_added_p50_us()),
             |v| v <= 100.0,
             " us",
         ));
-        goals.push(goal(
+        let gaps = swap.and_then(|s| s.gap_percentiles_ms());
+        let mut gap_goal = goal(
             "swap gap p99 over 20 failures",
             "<= 20 ms",
-            swap,
+            gaps.clone().map(|(_, _, p99, _)| p99),
             |v| v <= 20.0,
             " ms",
-        ));
+        );
+        if let Ok((count, p50, _, _)) = gaps {
+            let _ = write!(gap_goal.note, " (p50 {p50:.2} ms, {count} swaps)");
+            if count < 20 {
+                gap_goal.note.push_str(" - fewer than 20 swaps");
+            }
+        }
+        goals.push(gap_goal);
         // The director is what the goal names; the bare rpcnet server stands in when the
         // director case did not run.
         let memory_case = |kind: Kind| {
