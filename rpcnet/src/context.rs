@@ -43,7 +43,8 @@ struct Inner {
     peer_addr: SocketAddr,
     deadline: Option<Instant>,
     peer_identity: Option<Arc<PeerIdentity>>,
-    path: String,
+    /// Shares the request's buffer rather than copying the path into a new String per call.
+    path: http::uri::PathAndQuery,
     cancelled: watch::Receiver<bool>,
 }
 
@@ -66,7 +67,7 @@ pub(crate) struct ContextParts {
     pub peer_addr: SocketAddr,
     pub deadline: Option<Instant>,
     pub peer_identity: Option<Arc<PeerIdentity>>,
-    pub path: String,
+    pub path: http::uri::PathAndQuery,
 }
 
 impl RequestContext {
@@ -113,7 +114,7 @@ impl RequestContext {
 
     /// The request path, `/<package>.<Service>/<Method>`.
     pub fn path(&self) -> &str {
-        &self.inner.path
+        self.inner.path.path()
     }
 
     /// Whether the client cancelled the call (reset its stream, stopped reading, or lost its

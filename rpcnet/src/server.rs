@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, StreamExt};
+use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -411,8 +412,15 @@ type BidiRequestStream = h3::server::RequestStream<quic::BidiStream, Bytes>;
 
 async fn handle_request(request: http::Request<()>, mut stream: BidiRequestStream, env: CallEnv) {
     let stream_id = stream.id().into_inner();
-    let path = request.uri().path().to_string();
-    let span = info_span!("call", stream.id = stream_id, path = %path);
+    // Shares the request's buffer: cloning it into the context copies no bytes, and the
+    // router borrows the method name from it. h3 refuses requests without :path, so the
+    // fallback only keeps this total.
+    let path = request
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let span = info_span!("call", stream.id = stream_id, path = %path.path());
     async move {
         if request.method() != http::Method::POST {
             let _ = send_http_error(&mut stream, StatusCode::METHOD_NOT_ALLOWED).await;
@@ -424,7 +432,7 @@ async fn handle_request(request: http::Request<()>, mut stream: BidiRequestStrea
         }
         let (send, recv) = stream.split();
         let mut responder = Responder::new(send);
-        let (service, method) = match route(&env.shared.services, &path) {
+        let (service, method) = match route(&env.shared.services, path.path()) {
             Ok(found) => found,
             Err(status) => {
                 responder.finish(status).await;
@@ -476,7 +484,7 @@ async fn handle_request(request: http::Request<()>, mut stream: BidiRequestStrea
             responder,
             max_message_size: env.shared.max_message_size,
         };
-        let mut served = std::pin::pin!(service.call(&method, call));
+        let mut served = std::pin::pin!(service.call(method, call));
         tokio::select! {
             () = &mut served => {}
             () = client_gone(env.stopped, &env.conn) => {
@@ -524,10 +532,10 @@ fn is_grpc_content_type(headers: &HeaderMap) -> bool {
     rest.is_empty() || rest == b"+proto" || rest.starts_with(b";") || rest.starts_with(b"+proto;")
 }
 
-fn route(
-    services: &HashMap<&'static str, Arc<dyn Service>>,
-    path: &str,
-) -> Result<(Arc<dyn Service>, String), Status> {
+fn route<'a>(
+    services: &'a HashMap<&'static str, Arc<dyn Service>>,
+    path: &'a str,
+) -> Result<(&'a dyn Service, &'a str), Status> {
     let malformed = || Status::unimplemented(format!("malformed method path {path:?}"));
     let rest = path.strip_prefix('/').ok_or_else(malformed)?;
     let (service, method) = rest.split_once('/').ok_or_else(malformed)?;
@@ -535,7 +543,7 @@ fn route(
         return Err(malformed());
     }
     match services.get(service) {
-        Some(found) => Ok((found.clone(), method.to_string())),
+        Some(found) => Ok((found.as_ref(), method)),
         None => Err(Status::unimplemented(format!("unknown service {service}"))),
     }
 }
