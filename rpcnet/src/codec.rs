@@ -137,6 +137,27 @@ impl Decoder {
         Ok(Some(src.split_to(len).freeze()))
     }
 
+    /// [`Decoder::decode`] for bytes that arrived as one `Bytes` chunk: a whole message at the
+    /// front is sliced out of `src` without copying it into a buffer first. `Ok(None)` leaves
+    /// `src` as it was; the caller keeps the partial message and appends what follows.
+    pub fn decode_bytes(&mut self, src: &mut Bytes) -> Result<Option<Bytes>, CodecError> {
+        let Some(len) = self.check_header(src)? else {
+            return Ok(None);
+        };
+        if src.len() < HEADER_LEN.saturating_add(len) {
+            return Ok(None);
+        }
+        src.advance(HEADER_LEN);
+        Ok(Some(src.split_to(len)))
+    }
+
+    /// The length (prefix included) of the message at the front of `src`, once its prefix is
+    /// complete; lets a caller reserve buffer space once instead of growing it chunk by chunk.
+    /// Not a check: call it after [`Decoder::decode`] accepted the prefix.
+    pub fn framed_len(&self, src: &[u8]) -> Option<usize> {
+        header_fields(src).map(|(_, len)| HEADER_LEN.saturating_add(len))
+    }
+
     /// Checks, at the end of the stream, that no partial message is left in `src`.
     ///
     /// Call it once [`Decoder::decode`] has returned `Ok(None)`: any byte still buffered then
@@ -381,5 +402,34 @@ mod tests {
             "{}",
             status.message()
         );
+    }
+
+    #[test]
+    fn decode_bytes_slices_whole_messages_and_leaves_a_partial_one() {
+        let mut src = Bytes::from_static(&[0, 0, 0, 0, 2, 7, 8, 0, 0, 0, 0, 3, 1]);
+        let mut decoder = Decoder::new(16);
+        assert_eq!(
+            decoder.decode_bytes(&mut src).unwrap(),
+            Some(Bytes::from_static(&[7, 8]))
+        );
+        assert_eq!(decoder.decode_bytes(&mut src).unwrap(), None);
+        assert_eq!(&src[..], &[0, 0, 0, 0, 3, 1]);
+        assert_eq!(decoder.framed_len(&src), Some(8));
+        assert_eq!(decoder.framed_len(&[0, 0, 0]), None);
+    }
+
+    #[test]
+    fn decode_bytes_refuses_what_decode_refuses() {
+        let mut decoder = Decoder::new(4);
+        let mut too_large = Bytes::from_static(&[0, 0, 0, 0, 5]);
+        assert!(matches!(
+            decoder.decode_bytes(&mut too_large),
+            Err(CodecError::TooLarge { len: 5, limit: 4 })
+        ));
+        let mut compressed = Bytes::from_static(&[1, 0, 0, 0, 1, 9]);
+        assert!(matches!(
+            decoder.decode_bytes(&mut compressed),
+            Err(CodecError::Compressed)
+        ));
     }
 }

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
@@ -15,6 +15,11 @@ use tokio::time::{Instant, Sleep};
 use crate::codec::{self, Decoder};
 use crate::transport::{self, RecvBody, REQUEST_CANCELLED};
 use crate::{Metadata, Status};
+
+/// The most buffer space reserved ahead for the unreceived rest of a message. The prefix
+/// announces the length before the peer sent (or flow control let it send) the bytes, so
+/// reserving all of it at once would let 5 bytes cost up to `max_message_size` of memory.
+const RESERVE_AHEAD: usize = 64 * 1024;
 
 /// Which end of the call a `Streaming` reads; decides how the end of the stream is judged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +45,10 @@ pub struct Streaming<T> {
     /// None for a stream that ended before it started (Trailers-Only, or taken over).
     body: Option<RecvBody>,
     side: Side,
+    /// The last chunk received, decoded in place while it holds whole messages (no copy).
+    /// Never non-empty together with `buf`: a partial message moves to `buf`.
+    chunk: Bytes,
+    /// A message that arrived in pieces, gathered until it is whole.
     buf: BytesMut,
     decoder: Decoder,
     state: State,
@@ -55,7 +64,7 @@ impl<T> fmt::Debug for Streaming<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Streaming")
             .field("side", &self.side)
-            .field("buffered", &self.buf.len())
+            .field("buffered", &(self.chunk.len() + self.buf.len()))
             .finish_non_exhaustive()
     }
 }
@@ -70,6 +79,7 @@ impl<T> Streaming<T> {
         Streaming {
             body: Some(body),
             side,
+            chunk: Bytes::new(),
             buf: BytesMut::new(),
             decoder: Decoder::new(max_message_size),
             state: State::Data,
@@ -85,6 +95,7 @@ impl<T> Streaming<T> {
         Streaming {
             body: None,
             side: Side::Server,
+            chunk: Bytes::new(),
             buf: BytesMut::new(),
             decoder: Decoder::new(0),
             state: State::Done,
@@ -125,6 +136,17 @@ impl<T> Streaming<T> {
         }
     }
 
+    /// Appends received bytes to the partial message in `buf`, reserving room for the rest
+    /// of it once its prefix is known (up to `RESERVE_AHEAD`), so that a large message is not
+    /// copied again each time the buffer grows.
+    fn gather(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        if let Some(total) = self.decoder.framed_len(&self.buf) {
+            let missing = total.saturating_sub(self.buf.len());
+            self.buf.reserve(missing.min(RESERVE_AHEAD));
+        }
+    }
+
     /// Polls for the next whole message body (undecoded).
     fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<bytes::Bytes, Status>>> {
         if let Some(sleep) = self.deadline.as_mut() {
@@ -139,6 +161,16 @@ impl<T> Streaming<T> {
             match self.state {
                 State::Done => return Poll::Ready(None),
                 State::Data => {
+                    if !self.chunk.is_empty() {
+                        match self.decoder.decode_bytes(&mut self.chunk) {
+                            Ok(Some(body)) => return Poll::Ready(Some(Ok(body))),
+                            Ok(None) => {
+                                let partial = std::mem::take(&mut self.chunk);
+                                self.gather(&partial);
+                            }
+                            Err(err) => return self.fail(err.into()),
+                        }
+                    }
                     match self.decoder.decode(&mut self.buf) {
                         Ok(Some(body)) => return Poll::Ready(Some(Ok(body))),
                         Ok(None) => {}
@@ -150,7 +182,8 @@ impl<T> Streaming<T> {
                     };
                     let chunk = ready!(body.poll_data(cx));
                     match chunk {
-                        Ok(Some(bytes)) => self.buf.extend_from_slice(&bytes),
+                        Ok(Some(bytes)) if self.buf.is_empty() => self.chunk = bytes,
+                        Ok(Some(bytes)) => self.gather(&bytes),
                         Ok(None) => {
                             if let Err(err) = self.decoder.finish(&self.buf) {
                                 return self.fail(err.into());
