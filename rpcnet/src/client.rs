@@ -15,13 +15,9 @@ use tokio::time::Instant;
 use tracing::{debug, info_span, Instrument};
 
 use crate::codec::{self, DEFAULT_MAX_MESSAGE_SIZE};
-use crate::streaming::{AbortOnDrop, Side};
+use crate::streaming::{AbortOnDrop, Side, COALESCE_BYTES};
 use crate::transport::{self, ClientRecvStream, ClientSendStream, ResetOnDrop};
 use crate::{tls, Error, Metadata, Request, Response, Status, Streaming};
-
-/// Encoded request bytes gathered into one DATA frame when several streamed messages are
-/// ready at once (see the server's twin constant).
-const COALESCE_BYTES: usize = 64 * 1024;
 
 /// Client settings. The server is always verified against the CA given to `new`.
 #[derive(Clone)]

@@ -22,7 +22,7 @@ use tracing::{debug, info_span, warn, Instrument};
 use crate::codec::{self, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::context::{CancelHandle, ContextParts};
 use crate::quic::{self, StopNotice, StoppedFuture};
-use crate::streaming::Side;
+use crate::streaming::{Side, COALESCE_BYTES};
 use crate::tls::{self, ClientAuth};
 use crate::transport::{self, ResetOnDrop, ServerRecvStream, ServerSendStream};
 use crate::{
@@ -36,11 +36,6 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// How long a handler may keep running after its call was cancelled or timed out, before the
 /// runtime drops it. Long enough to notice `RequestContext::cancelled` and clean up.
 const CANCEL_GRACE: Duration = Duration::from_secs(1);
-
-/// Encoded response bytes gathered into one DATA frame when several messages are ready at
-/// once: fewer frames and syscalls for small streamed messages, bounded so that one frame
-/// never holds a large amount of memory.
-const COALESCE_BYTES: usize = 64 * 1024;
 
 /// One registered service. Generated `<Service>Server<T>` wrappers implement it.
 pub trait Service: Send + Sync + 'static {

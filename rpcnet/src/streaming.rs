@@ -21,6 +21,11 @@ use crate::{Metadata, Status};
 /// reserving all of it at once would let 5 bytes cost up to `max_message_size` of memory.
 const RESERVE_AHEAD: usize = 64 * 1024;
 
+/// Encoded messages gathered into one DATA frame when several outgoing messages (server
+/// responses or client uploads) are ready at once: fewer frames and syscalls for small
+/// streamed messages, bounded so that one frame never holds a large amount of memory.
+pub(crate) const COALESCE_BYTES: usize = 64 * 1024;
+
 /// Which end of the call a `Streaming` reads; decides how the end of the stream is judged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Side {
