@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rpcnet::{Code, Request};
+use rpcnet::{Client, Code, Request, Streaming};
 
 const EVENT_WAIT: Duration = Duration::from_secs(3);
 
@@ -97,26 +97,17 @@ async fn server_streaming_deadline_mid_stream() {
     let client = server.client().await;
     bounded(20, async {
         let started = Instant::now();
-        let response = client
-            .server_streaming::<Echo, Echo>(
-                STALL,
-                Request::new(Echo {
-                    count: 2,
-                    ..echo("stalled stream")
-                })
-                .with_timeout(Duration::from_millis(500)),
-            )
-            .await
-            .expect("the stream starts");
-        let mut stream = response.into_inner();
-        for id in 0..2 {
-            let message = stream
-                .message()
-                .await
-                .expect("message")
-                .expect("not the end");
-            assert_eq!(message.id, id);
-        }
+        let mut stream = open_stream(
+            &client,
+            STALL,
+            Request::new(Echo {
+                count: 2,
+                ..echo("stalled stream")
+            })
+            .with_timeout(Duration::from_millis(500)),
+            2,
+        )
+        .await;
         let status = stream
             .message()
             .await
@@ -200,26 +191,17 @@ async fn dropping_a_server_stream_cancels_a_writing_handler() {
     let mut server = TestServer::default_config();
     let client = server.client().await;
     bounded(20, async {
-        let response = client
-            .server_streaming::<Echo, Echo>(
-                COUNT,
-                Request::new(Echo {
-                    count: 100_000,
-                    delay_ms: 50,
-                    ..echo("ticker")
-                }),
-            )
-            .await
-            .expect("the stream starts");
-        let mut stream = response.into_inner();
-        for id in 0..2 {
-            let message = stream
-                .message()
-                .await
-                .expect("message")
-                .expect("not the end");
-            assert_eq!(message.id, id);
-        }
+        let stream = open_stream(
+            &client,
+            COUNT,
+            Request::new(Echo {
+                count: 100_000,
+                delay_ms: 50,
+                ..echo("ticker")
+            }),
+            2,
+        )
+        .await;
         let dropped = Instant::now();
         drop(stream);
         let event = server.event_for("ticker", EVENT_WAIT).await;
@@ -244,23 +226,16 @@ async fn dropping_a_server_stream_cancels_an_idle_handler() {
     let mut server = TestServer::default_config();
     let client = server.client().await;
     bounded(20, async {
-        let response = client
-            .server_streaming::<Echo, Echo>(
-                STALL,
-                Request::new(Echo {
-                    count: 1,
-                    ..echo("idle stream")
-                }),
-            )
-            .await
-            .expect("the stream starts");
-        let mut stream = response.into_inner();
-        let message = stream
-            .message()
-            .await
-            .expect("message")
-            .expect("not the end");
-        assert_eq!(message.id, 0);
+        let stream = open_stream(
+            &client,
+            STALL,
+            Request::new(Echo {
+                count: 1,
+                ..echo("idle stream")
+            }),
+            1,
+        )
+        .await;
         drop(stream);
         // The handler writes nothing more: only the client's STOP_SENDING can tell the server.
         let event = server.event_for("idle stream", EVENT_WAIT).await;
@@ -356,24 +331,17 @@ async fn graceful_shutdown_lets_an_in_flight_stream_finish() {
     let mut server = TestServer::default_config();
     let client = server.client().await;
     bounded(20, async {
-        let response = client
-            .server_streaming::<Echo, Echo>(
-                COUNT,
-                Request::new(Echo {
-                    count: 10,
-                    delay_ms: 100,
-                    ..echo("draining")
-                }),
-            )
-            .await
-            .expect("the stream starts");
-        let mut stream = response.into_inner();
-        let first = stream
-            .message()
-            .await
-            .expect("message")
-            .expect("not the end");
-        assert_eq!(first.id, 0);
+        let mut stream = open_stream(
+            &client,
+            COUNT,
+            Request::new(Echo {
+                count: 10,
+                delay_ms: 100,
+                ..echo("draining")
+            }),
+            1,
+        )
+        .await;
 
         let shutdown_at = Instant::now();
         server.shutdown.shutdown();
@@ -386,7 +354,7 @@ async fn graceful_shutdown_lets_an_in_flight_stream_finish() {
             .expect_err("no new calls after GOAWAY");
         assert_eq!(refused.code(), Code::Unavailable, "{refused}");
 
-        let mut ids = vec![first.id];
+        let mut ids = vec![0];
         while let Some(message) = stream
             .message()
             .await
@@ -434,4 +402,28 @@ async fn shutdown_with_an_idle_connection_returns_promptly() {
         );
     })
     .await;
+}
+
+/// Starts a server-streaming call and checks that its first `first` messages carry ids
+/// 0, 1, ...; returns the stream positioned after them.
+async fn open_stream(
+    client: &Client,
+    path: &'static str,
+    request: Request<Echo>,
+    first: u64,
+) -> Streaming<Echo> {
+    let mut stream = client
+        .server_streaming::<Echo, Echo>(path, request)
+        .await
+        .expect("the stream starts")
+        .into_inner();
+    for id in 0..first {
+        let message = stream
+            .message()
+            .await
+            .expect("message")
+            .expect("not the end");
+        assert_eq!(message.id, id);
+    }
+    stream
 }
