@@ -408,7 +408,7 @@ impl Inner {
         metadata.append_to(headers);
         headers.insert(
             http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/grpc+proto"),
+            HeaderValue::from_static("application/grpc"),
         );
         headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
         headers.insert(

@@ -687,7 +687,7 @@ impl Responder {
 }
 
 fn grpc_content_type() -> HeaderValue {
-    HeaderValue::from_static("application/grpc+proto")
+    HeaderValue::from_static("application/grpc")
 }
 
 /// Waits for `fut`; `None` if the deadline passes first. (A client that goes away is noticed

@@ -124,7 +124,7 @@ impl Run {
         let headers = self.one(id, "headers");
         assert_eq!(headers["status"], 200, "call {id}: HTTP status");
         assert_eq!(
-            headers["headers"]["content-type"], "application/grpc+proto",
+            headers["headers"]["content-type"], "application/grpc",
             "call {id}: content-type"
         );
         headers
