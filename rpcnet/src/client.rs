@@ -408,7 +408,7 @@ impl Inner {
         metadata.append_to(headers);
         headers.insert(
             http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/grpc"),
+            HeaderValue::from_static(codec::CONTENT_TYPE),
         );
         headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
         headers.insert(
@@ -477,7 +477,7 @@ impl Inner {
             .get(http::header::CONTENT_TYPE)
             .map(|v| v.as_bytes())
             .unwrap_or_default();
-        if !content_type.starts_with(b"application/grpc") {
+        if !content_type.starts_with(codec::CONTENT_TYPE.as_bytes()) {
             return Err(Status::unknown(format!(
                 "the server answered with content-type {:?}, not gRPC",
                 String::from_utf8_lossy(content_type)

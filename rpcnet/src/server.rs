@@ -521,7 +521,7 @@ fn is_grpc_content_type(headers: &HeaderMap) -> bool {
         return false;
     };
     let value = value.as_bytes();
-    let Some(rest) = value.strip_prefix(b"application/grpc") else {
+    let Some(rest) = value.strip_prefix(codec::CONTENT_TYPE.as_bytes()) else {
         return false;
     };
     rest.is_empty() || rest == b"+proto" || rest.starts_with(b";") || rest.starts_with(b"+proto;")
@@ -687,7 +687,7 @@ impl Responder {
 }
 
 fn grpc_content_type() -> HeaderValue {
-    HeaderValue::from_static("application/grpc")
+    HeaderValue::from_static(codec::CONTENT_TYPE)
 }
 
 /// Waits for `fut`; `None` if the deadline passes first. (A client that goes away is noticed
