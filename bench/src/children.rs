@@ -240,7 +240,7 @@ fn mode_name(workload: &Workload) -> &'static str {
 
 /// Reads a child's output line by line on a thread of its own (so the child never blocks on a
 /// full pipe), handing the lines over through a channel.
-fn collect_lines(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+pub(crate) fn collect_lines(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines() {
@@ -254,7 +254,7 @@ fn collect_lines(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
 }
 
 /// The last lines received so far, joined for an error message.
-fn drain(lines: &mpsc::Receiver<String>) -> String {
+pub(crate) fn drain(lines: &mpsc::Receiver<String>) -> String {
     // Give the reader thread a moment to pick up what a dying child wrote last.
     std::thread::sleep(Duration::from_millis(50));
     let all: Vec<String> = lines.try_iter().collect();

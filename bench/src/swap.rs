@@ -19,7 +19,7 @@
 //!   token after it (from the next worker). Gaps of all rounds are pooled for p50 and p99.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -34,6 +34,7 @@ use connection_swap_generated::connection_swap::{
     self as swap_proto, GenerateEventKind, GenerateRequest, WorkerAssignment, WorkerFrameKind,
 };
 
+use crate::children::{collect_lines, drain};
 use crate::driver::Options;
 use crate::peers::Certs;
 use crate::report::markdown_table;
@@ -389,8 +390,8 @@ impl Proc {
             .spawn()
             .with_context(|| format!("starting the {what}"))?;
         let stdin = child.stdin.take();
-        let stdout = lines_of(child.stdout.take().expect("stdout is piped"));
-        let stderr = lines_of(child.stderr.take().expect("stderr is piped"));
+        let stdout = collect_lines(child.stdout.take().expect("stdout is piped"));
+        let stderr = collect_lines(child.stderr.take().expect("stderr is piped"));
         let mut proc = Proc {
             child,
             stdin,
@@ -421,7 +422,7 @@ impl Proc {
             Ok(None) => Ok(()),
             Ok(Some(status)) => Err(format!(
                 "the {what} exited during the run ({status}); stderr: {}",
-                tail(&self.stderr)
+                drain(&self.stderr)
             )),
             Err(e) => Err(format!("the {what}: {e}")),
         }
@@ -440,7 +441,7 @@ impl Proc {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        tail(&self.stderr)
+        drain(&self.stderr)
     }
 
     /// Stops a worker child and returns the tokens it produced.
@@ -463,30 +464,6 @@ impl Drop for Proc {
         if self.stdin.is_some() {
             self.stop();
         }
-    }
-}
-
-fn lines_of(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn tail(lines: &mpsc::Receiver<String>) -> String {
-    std::thread::sleep(Duration::from_millis(50));
-    let all: Vec<String> = lines.try_iter().collect();
-    let tail = &all[all.len().saturating_sub(8)..];
-    if tail.is_empty() {
-        "(empty)".to_string()
-    } else {
-        tail.join(" | ")
     }
 }
 
@@ -555,8 +532,8 @@ fn run_client(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("starting the client: {e}"))?;
-    let stdout = lines_of(child.stdout.take().expect("stdout is piped"));
-    let stderr = lines_of(child.stderr.take().expect("stderr is piped"));
+    let stdout = collect_lines(child.stdout.take().expect("stdout is piped"));
+    let stderr = collect_lines(child.stderr.take().expect("stderr is piped"));
     let deadline = Instant::now() + options.warmup + options.duration + CLIENT_SLACK;
     let status = loop {
         match child.try_wait() {
@@ -567,7 +544,7 @@ fn run_client(
                 let _ = child.wait();
                 return Err(format!(
                     "the client did not finish ({other:?}); stderr: {}",
-                    tail(&stderr)
+                    drain(&stderr)
                 ));
             }
         }
@@ -576,14 +553,14 @@ fn run_client(
     if !status.success() {
         return Err(format!(
             "the client failed ({status}); stderr: {}",
-            tail(&stderr)
+            drain(&stderr)
         ));
     }
     let line = lines
         .iter()
         .rev()
         .find(|line| line.starts_with('{'))
-        .ok_or_else(|| format!("the client printed no result; stderr: {}", tail(&stderr)))?;
+        .ok_or_else(|| format!("the client printed no result; stderr: {}", drain(&stderr)))?;
     serde_json::from_str(line).map_err(|e| format!("parsing the client's result: {e}"))
 }
 
