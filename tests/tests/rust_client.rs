@@ -148,6 +148,17 @@ fn with_metadata<T>(mut request: Request<T>, text: &str, binary: &[u8]) -> Reque
     request.with_timeout(CALL_TIMEOUT)
 }
 
+/// Asserts that response metadata carries back the ASCII and binary values sent.
+fn assert_echoed(metadata: &rpcnet::Metadata, text: &str, binary: &[u8]) {
+    assert_eq!(metadata.get(ECHO_KEY), Some(text));
+    assert_eq!(
+        metadata
+            .get_bin(ECHO_BIN_KEY)
+            .map(|v| v.expect("valid base64")),
+        Some(binary.to_vec())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_metadata_is_echoed_in_response_headers() {
     let server = start_server();
@@ -162,14 +173,7 @@ async fn rust_metadata_is_echoed_in_response_headers() {
         ))
         .await
         .expect("Echo succeeds");
-    assert_eq!(response.metadata().get(ECHO_KEY), Some(text));
-    assert_eq!(
-        response
-            .metadata()
-            .get_bin(ECHO_BIN_KEY)
-            .map(|v| v.expect("valid base64")),
-        Some(binary.to_vec())
-    );
+    assert_echoed(response.metadata(), text, binary);
     assert_eq!(response.into_inner().echoed, text);
 
     let request = Request::new(CountRequest {
@@ -181,14 +185,7 @@ async fn rust_metadata_is_echoed_in_response_headers() {
         .count(with_metadata(request, text, binary))
         .await
         .expect("Count starts");
-    assert_eq!(response.metadata().get(ECHO_KEY), Some(text));
-    assert_eq!(
-        response
-            .metadata()
-            .get_bin(ECHO_BIN_KEY)
-            .map(|v| v.expect("valid base64")),
-        Some(binary.to_vec())
-    );
+    assert_echoed(response.metadata(), text, binary);
     let (replies, end) = drain(&mut response.into_inner()).await;
     assert_eq!(replies.len(), 2);
     end.expect("Count ends OK");
