@@ -86,11 +86,12 @@ impl<T> From<T> for Request<T> {
 }
 
 /// What a server answers: a message (or stream) with custom response metadata (sent as
-/// response headers).
+/// response headers) and trailing metadata (sent in the trailers, with the OK status).
 #[derive(Debug)]
 pub struct Response<T> {
     metadata: Metadata,
     message: T,
+    trailers: Metadata,
 }
 
 impl<T> Response<T> {
@@ -99,11 +100,33 @@ impl<T> Response<T> {
         Response {
             metadata: Metadata::new(),
             message,
+            trailers: Metadata::new(),
         }
     }
 
     pub(crate) fn from_parts(metadata: Metadata, message: T) -> Self {
-        Response { metadata, message }
+        Response {
+            metadata,
+            message,
+            trailers: Metadata::new(),
+        }
+    }
+
+    pub(crate) fn with_trailers(mut self, trailers: Metadata) -> Self {
+        self.trailers = trailers;
+        self
+    }
+
+    /// The trailing metadata: on the server, what the trailers will carry after the last
+    /// message; on a client's unary and client-streaming response, what the trailers
+    /// carried. (A streaming response's trailers are on its `Streaming`, once it ended.)
+    pub fn trailers(&self) -> &Metadata {
+        &self.trailers
+    }
+
+    /// Mutable access to the trailing metadata, to add to the trailers before answering.
+    pub fn trailers_mut(&mut self) -> &mut Metadata {
+        &mut self.trailers
     }
 
     /// The response headers' custom metadata.
@@ -131,8 +154,8 @@ impl<T> Response<T> {
         self.message
     }
 
-    pub(crate) fn into_parts(self) -> (Metadata, T) {
-        (self.metadata, self.message)
+    pub(crate) fn into_parts_with_trailers(self) -> (Metadata, T, Metadata) {
+        (self.metadata, self.message, self.trailers)
     }
 
     /// Maps the message, keeping the metadata.
@@ -140,6 +163,7 @@ impl<T> Response<T> {
         Response {
             metadata: self.metadata,
             message: f(self.message),
+            trailers: self.trailers,
         }
     }
 }

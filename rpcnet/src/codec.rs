@@ -15,12 +15,6 @@ pub const HEADER_LEN: usize = 5;
 /// it bounds the memory one call can make the receiver buffer.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 
-/// The content-type of gRPC requests and responses. The bare form means protobuf and is the
-/// one rpcnet sends: h3 Huffman-codes every literal header value on both ends, so `+proto`
-/// would cost six more bytes of that per message each way. Receivers also accept `+proto`
-/// and parameters.
-pub(crate) const CONTENT_TYPE: &str = "application/grpc";
-
 /// Flag byte of an uncompressed message.
 const FLAG_UNCOMPRESSED: u8 = 0;
 /// Flag byte of a message compressed with the negotiated `grpc-encoding`.

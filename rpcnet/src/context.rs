@@ -9,6 +9,8 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::Transport;
+
 /// A server-side connection number, unique per server and counted from 1; shown as `conn-<n>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId(pub u64);
@@ -45,6 +47,7 @@ struct Inner {
     peer_identity: Option<Arc<PeerIdentity>>,
     /// Shares the request's buffer rather than copying the path into a new String per call.
     path: http::uri::PathAndQuery,
+    transport: Transport,
     cancelled: watch::Receiver<bool>,
 }
 
@@ -68,6 +71,7 @@ pub(crate) struct ContextParts {
     pub deadline: Option<Instant>,
     pub peer_identity: Option<Arc<PeerIdentity>>,
     pub path: http::uri::PathAndQuery,
+    pub transport: Transport,
 }
 
 impl RequestContext {
@@ -81,18 +85,28 @@ impl RequestContext {
                 deadline: parts.deadline,
                 peer_identity: parts.peer_identity,
                 path: parts.path,
+                transport: parts.transport,
                 cancelled: rx,
             }),
         };
         (ctx, CancelHandle(tx))
     }
 
-    /// The server's number for the QUIC connection carrying this call.
+    /// The protocol carrying this call.
+    pub fn transport(&self) -> Transport {
+        self.inner.transport
+    }
+
+    /// The server's number for the connection carrying this call, counted across both
+    /// transports.
     pub fn connection_id(&self) -> ConnectionId {
         self.inner.connection_id
     }
 
-    /// The HTTP/3 (QUIC) request stream id of this call.
+    /// The transport's stream id of this call: the QUIC stream id on HTTP/3; on HTTP/2 the
+    /// stream id in the order the server accepted streams (client streams are odd, 1, 3, 5...;
+    /// hyper does not expose the wire id, which differs only if the client abandoned a
+    /// stream before its headers were read).
     pub fn stream_id(&self) -> u64 {
         self.inner.stream_id
     }

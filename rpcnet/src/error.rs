@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::Transport;
+
 /// Why a server or client could not be set up, or a connection could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -33,22 +35,26 @@ pub enum Error {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    /// The QUIC handshake could not start (bad server name, endpoint closed...).
-    #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        addr: SocketAddr,
-        source: quinn::ConnectError,
-    },
-    /// The QUIC handshake failed (TLS verification, refused, timed out by QUIC).
-    #[error("connection to {addr} failed: {source}")]
+    /// The connection could not be made: refused, unreachable, or the handshake failed
+    /// (TLS verification...). `source` says why.
+    #[error("connection to {addr} over {transport} failed: {source}")]
     Connection {
         addr: SocketAddr,
-        source: quinn::ConnectionError,
+        transport: Transport,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The handshake did not finish within the configured connect timeout.
-    #[error("connecting to {addr} timed out after {timeout:?}")]
-    ConnectTimeout { addr: SocketAddr, timeout: Duration },
-    /// The HTTP/3 layer failed to start on an established QUIC connection.
-    #[error("HTTP/3 setup with {addr} failed: {detail}")]
-    H3 { addr: SocketAddr, detail: String },
+    #[error("connecting to {addr} over {transport} timed out after {timeout:?}")]
+    ConnectTimeout {
+        addr: SocketAddr,
+        transport: Transport,
+        timeout: Duration,
+    },
+    /// The HTTP layer failed to start on an established connection.
+    #[error("{transport} setup with {addr} failed: {detail}")]
+    Protocol {
+        addr: SocketAddr,
+        transport: Transport,
+        detail: String,
+    },
 }

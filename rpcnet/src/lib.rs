@@ -4,6 +4,7 @@
 //! See `docs/runtime-api.md` for the public surface and `ARCHITECTURE.md` for the invariants.
 
 mod call;
+mod call_core;
 mod client;
 pub mod codec;
 pub mod codegen;
@@ -21,10 +22,11 @@ pub mod tls;
 mod transport;
 
 pub use call::{Request, Response};
-pub use client::{Client, ClientConfig};
+pub use client::{Client, ClientConfig, ClientTransport};
 pub use context::{ConnectionId, PeerIdentity, RequestContext};
 pub use error::Error;
 pub use metadata::{Metadata, MetadataError};
 pub use server::{Server, ServerBuilder, ServerCall, ServerConfig, Service, ShutdownHandle};
 pub use status::{Code, Status};
 pub use streaming::{channel, ResponseStream, StreamReceiver, StreamSender, Streaming};
+pub use transport::Transport;

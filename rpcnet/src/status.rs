@@ -136,11 +136,11 @@ impl fmt::Display for Code {
 /// custom trailer metadata that travels with it.
 ///
 /// The fields live behind one box so that `Result<T, Status>` stays small.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct Status(Box<Inner>);
 
 /// The fields of a [`Status`].
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 struct Inner {
     code: Code,
     message: String,

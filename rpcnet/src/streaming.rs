@@ -7,57 +7,32 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_core::Stream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 
-use crate::codec::{self, Decoder};
-use crate::transport::{self, RecvBody, REQUEST_CANCELLED};
+use crate::call_core::reader::{MessageReader, Read};
+pub(crate) use crate::call_core::Side;
+use crate::codec;
+use crate::transport::RecvHalf;
 use crate::{Metadata, Status};
-
-/// The most buffer space reserved ahead for the unreceived rest of a message. The prefix
-/// announces the length before the peer sent (or flow control let it send) the bytes, so
-/// reserving all of it at once would let 5 bytes cost up to `max_message_size` of memory.
-const RESERVE_AHEAD: usize = 64 * 1024;
 
 /// Encoded messages gathered into one DATA frame when several outgoing messages (server
 /// responses or client uploads) are ready at once: fewer frames and syscalls for small
 /// streamed messages, bounded so that one frame never holds a large amount of memory.
 pub(crate) const COALESCE_BYTES: usize = 64 * 1024;
 
-/// Which end of the call a `Streaming` reads; decides how the end of the stream is judged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Side {
-    /// Reading requests: a FIN after whole messages is a clean end.
-    Server,
-    /// Reading responses: the end must carry `grpc-status` in trailers.
-    Client,
-}
-
-enum State {
-    Data,
-    Trailers,
-    Done,
-}
-
 /// Incoming messages of a call: the request stream on the server, the response stream on the
 /// client. Reading applies backpressure: nothing is buffered beyond one partial message and
-/// QUIC's flow-control window.
+/// the transport's flow-control window.
 ///
 /// Dropping it before the end cancels the call on the wire.
 pub struct Streaming<T> {
     /// None for a stream that ended before it started (Trailers-Only, or taken over).
-    body: Option<RecvBody>,
-    side: Side,
-    /// The last chunk received, decoded in place while it holds whole messages (no copy).
-    /// Never non-empty together with `buf`: a partial message moves to `buf`.
-    chunk: Bytes,
-    /// A message that arrived in pieces, gathered until it is whole.
-    buf: BytesMut,
-    decoder: Decoder,
-    state: State,
-    trailers: Option<Metadata>,
+    body: Option<RecvHalf>,
+    /// The call core's rules: framing, limits, end of stream.
+    reader: MessageReader,
     deadline: Option<Pin<Box<Sleep>>>,
     /// Work tied to this stream's life, such as a client call's request uploader: aborted
     /// when the stream is dropped.
@@ -68,43 +43,33 @@ pub struct Streaming<T> {
 impl<T> fmt::Debug for Streaming<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Streaming")
-            .field("side", &self.side)
-            .field("buffered", &(self.chunk.len() + self.buf.len()))
+            .field("buffered", &self.reader.buffered())
             .finish_non_exhaustive()
     }
 }
 
 impl<T> Streaming<T> {
     pub(crate) fn new(
-        body: RecvBody,
+        body: RecvHalf,
         side: Side,
         max_message_size: usize,
         deadline: Option<Instant>,
     ) -> Self {
         Streaming {
             body: Some(body),
-            side,
-            chunk: Bytes::new(),
-            buf: BytesMut::new(),
-            decoder: Decoder::new(max_message_size),
-            state: State::Data,
-            trailers: None,
+            reader: MessageReader::new(side, max_message_size),
             deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
             guard: None,
             _message: PhantomData,
         }
     }
 
-    /// A stream that is already over: it yields no message.
-    pub(crate) fn ended() -> Self {
+    /// A stream that is already over: it yields no message. `trailers` is the trailing
+    /// metadata of an OK Trailers-Only response.
+    pub(crate) fn ended(trailers: Option<Metadata>) -> Self {
         Streaming {
             body: None,
-            side: Side::Server,
-            chunk: Bytes::new(),
-            buf: BytesMut::new(),
-            decoder: Decoder::new(0),
-            state: State::Done,
-            trailers: None,
+            reader: MessageReader::ended(trailers),
             deadline: None,
             guard: None,
             _message: PhantomData,
@@ -117,119 +82,63 @@ impl<T> Streaming<T> {
         self
     }
 
-    /// The trailers' custom metadata, once the stream ended (client side).
+    /// The trailers' custom metadata, once the stream ended with OK (client side).
     pub fn trailers(&self) -> Option<&Metadata> {
-        self.trailers.as_ref()
+        self.reader.trailers()
     }
 
-    /// Ends the stream on an error: stops the peer and remembers that the stream is over, so
-    /// that later polls return `None`.
-    fn fail(&mut self, status: Status) -> Poll<Option<Result<bytes::Bytes, Status>>> {
-        self.abandon();
-        Poll::Ready(Some(Err(status)))
-    }
-
+    /// Gives the stream up: the peer is asked to stop sending if it still may.
     fn abandon(&mut self) {
-        if !matches!(self.state, State::Done) {
-            self.state = State::Done;
-            // Tell the peer why we stop reading. This is safe even with a read in flight
-            // because our adapter keeps the quinn stream in place (h3-quinn 0.0.10 panicked
-            // here when h3 had read ahead for the next frame header).
-            if let Some(mut body) = self.body.take() {
-                body.stop_sending(REQUEST_CANCELLED);
-            }
+        if self.reader.abandon() {
+            self.stop_peer();
         }
     }
 
-    /// Appends received bytes to the partial message in `buf`, reserving room for the rest
-    /// of it once its prefix is known (up to `RESERVE_AHEAD`), so that a large message is not
-    /// copied again each time the buffer grows.
-    fn gather(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
-        if let Some(total) = self.decoder.framed_len(&self.buf) {
-            let missing = total.saturating_sub(self.buf.len());
-            self.buf.reserve(missing.min(RESERVE_AHEAD));
+    fn stop_peer(&mut self) {
+        if let Some(mut body) = self.body.take() {
+            body.stop();
         }
     }
 
-    /// Polls for the next whole message body (undecoded).
-    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<bytes::Bytes, Status>>> {
+    /// Polls for the next whole message body (undecoded), pumping the transport into the
+    /// call core's reader.
+    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Status>>> {
         if let Some(sleep) = self.deadline.as_mut() {
-            if sleep.as_mut().poll(cx).is_ready() && !matches!(self.state, State::Done) {
-                self.abandon();
-                return Poll::Ready(Some(Err(Status::deadline_exceeded(
-                    "deadline exceeded while waiting for a message",
-                ))));
+            if sleep.as_mut().poll(cx).is_ready() {
+                self.deadline = None;
+                self.reader.handle_deadline();
             }
         }
         loop {
-            match self.state {
-                State::Done => return Poll::Ready(None),
-                State::Data => {
-                    if !self.chunk.is_empty() {
-                        match self.decoder.decode_bytes(&mut self.chunk) {
-                            Ok(Some(body)) => return Poll::Ready(Some(Ok(body))),
-                            Ok(None) => {
-                                let partial = std::mem::take(&mut self.chunk);
-                                self.gather(&partial);
-                            }
-                            Err(err) => return self.fail(err.into()),
-                        }
+            match self.reader.poll_read() {
+                Read::Message(body) => return Poll::Ready(Some(Ok(body))),
+                Read::Ended => return Poll::Ready(None),
+                Read::Failed(failure) => {
+                    if failure.stop_peer {
+                        self.stop_peer();
                     }
-                    match self.decoder.decode(&mut self.buf) {
-                        Ok(Some(body)) => return Poll::Ready(Some(Ok(body))),
-                        Ok(None) => {}
-                        Err(err) => return self.fail(err.into()),
-                    }
+                    return Poll::Ready(Some(Err(failure.status)));
+                }
+                Read::NeedData => {
                     let Some(body) = self.body.as_mut() else {
-                        self.state = State::Done;
-                        return Poll::Ready(None);
+                        self.reader.handle_data_end();
+                        continue;
                     };
-                    let chunk = ready!(body.poll_data(cx));
-                    match chunk {
-                        Ok(Some(bytes)) if self.buf.is_empty() => self.chunk = bytes,
-                        Ok(Some(bytes)) => self.gather(&bytes),
-                        Ok(None) => {
-                            if let Err(err) = self.decoder.finish(&self.buf) {
-                                return self.fail(err.into());
-                            }
-                            match self.side {
-                                Side::Server => {
-                                    self.state = State::Done;
-                                    return Poll::Ready(None);
-                                }
-                                Side::Client => self.state = State::Trailers,
-                            }
-                        }
-                        Err(err) => {
-                            let status = transport::status_from_stream_error(
-                                &err,
-                                self.side == Side::Client,
-                            );
-                            self.state = State::Done;
-                            return Poll::Ready(Some(Err(status)));
-                        }
+                    match ready!(body.poll_data(cx)) {
+                        Ok(Some(bytes)) => self.reader.handle_data(bytes),
+                        Ok(None) => self.reader.handle_data_end(),
+                        Err(err) => self.reader.handle_error(&err),
                     }
                 }
-                State::Trailers => {
+                Read::NeedTrailers => {
                     let Some(body) = self.body.as_mut() else {
-                        self.state = State::Done;
-                        return Poll::Ready(None);
+                        self.reader.handle_trailers(None);
+                        continue;
                     };
-                    let trailers = ready!(body.poll_trailers(cx));
-                    self.state = State::Done;
-                    let status = match trailers {
-                        Ok(Some(headers)) => Status::from_headers(&headers).unwrap_or_else(|| {
-                            Status::internal("the server ended the call without grpc-status")
-                        }),
-                        Ok(None) => Status::internal("the server ended the call without trailers"),
-                        Err(err) => transport::status_from_stream_error(&err, true),
-                    };
-                    if status.code() == crate::Code::Ok {
-                        self.trailers = Some(status.metadata().clone());
-                        return Poll::Ready(None);
+                    match ready!(body.poll_trailers(cx)) {
+                        Ok(trailers) => self.reader.handle_trailers(trailers.as_ref()),
+                        Err(err) => self.reader.handle_error(&err),
                     }
-                    return Poll::Ready(Some(Err(status)));
                 }
             }
         }

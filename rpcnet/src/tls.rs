@@ -23,6 +23,9 @@ use crate::{Error, PeerIdentity};
 /// an ALPN value, so a peer that does not offer `h3` fails the handshake instead of misbehaving.
 pub const ALPN_H3: &[u8] = b"h3";
 
+/// The ALPN protocol id of HTTP/2 over TLS.
+pub const ALPN_H2: &[u8] = b"h2";
+
 /// How a server treats client certificates when a client CA is configured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientAuth {

@@ -1,62 +1,60 @@
-//! The narrow boundary to h3 and our quinn adapter (`quic`): the stream types used by calls, error mapping from
-//! HTTP/3 to gRPC status, and guards that make cancellation visible on the wire.
-//!
-//! Everything above this module speaks `Status`, `Bytes` and `http::HeaderMap`; only this
-//! module and the connection set-up in `client.rs`/`server.rs` name h3 or quinn types.
+//! HTTP/3 under the call core: h3 request streams over our quinn adapter (`crate::quic`), their
+//! errors as [`TransportError`], and the guard that makes an abandoned send half a reset.
 
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use h3::error::{Code as H3Code, ConnectionError, StreamError};
 use h3::quic::ConnectionErrorIncoming;
+use http::HeaderMap;
 
-use crate::Status;
+use crate::call_core::outcome::{Reset, ResetKind, TransportError};
 
 pub(crate) type ServerSendStream = h3::server::RequestStream<crate::quic::SendStream, Bytes>;
 pub(crate) type ServerRecvStream = h3::server::RequestStream<crate::quic::RecvStream, Bytes>;
 pub(crate) type ClientSendStream = h3::client::RequestStream<crate::quic::SendStream, Bytes>;
 pub(crate) type ClientRecvStream = h3::client::RequestStream<crate::quic::RecvStream, Bytes>;
+pub(crate) type BidiRequestStream = h3::server::RequestStream<crate::quic::BidiStream, Bytes>;
 
 /// `H3_REQUEST_CANCELLED`: how both sides abandon a call.
 pub(crate) const REQUEST_CANCELLED: H3Code = H3Code::H3_REQUEST_CANCELLED;
 
-/// The receiving half of a call's stream, server or client side. An enum rather than a boxed
-/// trait object: a `Streaming` is made for every call, and this spares it an allocation and
-/// a dynamic call per read.
-pub(crate) enum RecvBody {
+/// The receiving half of an HTTP/3 call, server or client side.
+pub(crate) enum H3Recv {
     Server(ServerRecvStream),
     Client(ClientRecvStream),
 }
 
-impl RecvBody {
-    /// The next chunk of DATA payload; `None` when the data is over (FIN or trailers).
+impl H3Recv {
     pub(crate) fn poll_data(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Option<Bytes>, StreamError>> {
-        match self {
-            RecvBody::Server(stream) => stream.poll_recv_data(cx).map_ok(into_bytes),
-            RecvBody::Client(stream) => stream.poll_recv_data(cx).map_ok(into_bytes),
-        }
+    ) -> Poll<Result<Option<Bytes>, TransportError>> {
+        let polled = match self {
+            H3Recv::Server(stream) => stream.poll_recv_data(cx).map_ok(into_bytes),
+            H3Recv::Client(stream) => stream.poll_recv_data(cx).map_ok(into_bytes),
+        };
+        polled.map_err(|e| stream_error(&e))
     }
 
-    /// The trailers after the data, if any (waits for the peer's FIN).
     pub(crate) fn poll_trailers(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Option<http::HeaderMap>, StreamError>> {
-        match self {
-            RecvBody::Server(stream) => stream.poll_recv_trailers(cx),
-            RecvBody::Client(stream) => stream.poll_recv_trailers(cx),
-        }
+    ) -> Poll<Result<Option<HeaderMap>, TransportError>> {
+        let polled = match self {
+            H3Recv::Server(stream) => stream.poll_recv_trailers(cx),
+            H3Recv::Client(stream) => stream.poll_recv_trailers(cx),
+        };
+        polled.map_err(|e| stream_error(&e))
     }
 
-    /// Asks the peer to stop sending. Safe at any time with our own adapter (`crate::quic`),
-    /// unlike h3-quinn 0.0.10, which panics while h3 has a read in flight (h3 issue 330).
-    pub(crate) fn stop_sending(&mut self, code: H3Code) {
+    /// Asks the peer to stop sending (STOP_SENDING with H3_REQUEST_CANCELLED). Safe at any
+    /// time with our own adapter, unlike h3-quinn 0.0.10, which panics while h3 has a read in
+    /// flight (h3 issue 330).
+    pub(crate) fn stop(&mut self) {
         match self {
-            RecvBody::Server(stream) => stream.stop_sending(code),
-            RecvBody::Client(stream) => stream.stop_sending(code),
+            H3Recv::Server(stream) => stream.stop_sending(REQUEST_CANCELLED),
+            H3Recv::Client(stream) => stream.stop_sending(REQUEST_CANCELLED),
         }
     }
 }
@@ -66,53 +64,38 @@ fn into_bytes(chunk: Option<impl Buf>) -> Option<Bytes> {
     chunk.map(|mut buf| buf.copy_to_bytes(buf.remaining()))
 }
 
-/// Maps an HTTP/3 stream error to the status a gRPC caller should see.
-///
-/// `local_is_client` picks the side: a lost connection is UNAVAILABLE for a client (it may
-/// retry elsewhere) and CANCELLED for a server (nobody is listening any more).
-pub(crate) fn status_from_stream_error(err: &StreamError, local_is_client: bool) -> Status {
+/// An h3 stream error in the call core's terms.
+pub(crate) fn stream_error(err: &StreamError) -> TransportError {
     match err {
-        StreamError::RemoteTerminate { code, .. } => status_from_reset(*code),
+        StreamError::RemoteTerminate { code, .. } => TransportError::Reset(reset(*code)),
         StreamError::ConnectionError { 0: conn, .. } => {
-            status_from_connection_error(conn, local_is_client)
+            TransportError::ConnectionLost(describe_connection_error(conn))
         }
         StreamError::HeaderTooBig {
             actual_size,
             max_size,
             ..
-        } => Status::resource_exhausted(format!(
-            "header block of {actual_size} bytes exceeds the peer's limit of {max_size} bytes"
-        )),
-        StreamError::RemoteClosing { .. } => {
-            Status::unavailable("the peer is shutting down (GOAWAY received)")
-        }
-        other => Status::internal(format!("HTTP/3 stream error: {other}")),
+        } => TransportError::HeaderTooBig {
+            actual: *actual_size,
+            max: *max_size,
+        },
+        StreamError::RemoteClosing { .. } => TransportError::GoingAway,
+        other => TransportError::Protocol(format!("HTTP/3 stream error: {other}")),
     }
 }
 
-/// Maps a stream reset (or STOP_SENDING) code to a status, per the gRPC-over-HTTP/3 mapping.
-pub(crate) fn status_from_reset(code: H3Code) -> Status {
-    if code == H3Code::H3_REQUEST_CANCELLED {
-        Status::cancelled("the peer cancelled the call (H3_REQUEST_CANCELLED)")
+/// A stream reset (or STOP_SENDING) code, per the gRPC-over-HTTP/3 mapping.
+pub(crate) fn reset(code: H3Code) -> Reset {
+    let kind = if code == H3Code::H3_REQUEST_CANCELLED {
+        ResetKind::Cancelled
     } else if code == H3Code::H3_REQUEST_REJECTED {
-        Status::unavailable(
-            "the server rejected the request before processing (H3_REQUEST_REJECTED)",
-        )
+        ResetKind::Refused
     } else if code == H3Code::H3_EXCESSIVE_LOAD {
-        Status::resource_exhausted("the peer reported excessive load (H3_EXCESSIVE_LOAD)")
+        ResetKind::ExcessiveLoad
     } else {
-        Status::internal(format!("the peer reset the stream with {code}"))
-    }
-}
-
-/// Maps a lost connection to a status (see [`status_from_stream_error`] for the side rule).
-pub(crate) fn status_from_connection_error(err: &ConnectionError, local_is_client: bool) -> Status {
-    let detail = describe_connection_error(err);
-    if local_is_client {
-        Status::unavailable(format!("connection lost: {detail}"))
-    } else {
-        Status::cancelled(format!("client connection lost: {detail}"))
-    }
+        ResetKind::Other
+    };
+    Reset::new(kind, code.to_string())
 }
 
 /// A readable account of why a connection ended.
@@ -214,4 +197,22 @@ impl<S: SendHalf> Drop for ResetOnDrop<S> {
             stream.reset(REQUEST_CANCELLED);
         }
     }
+}
+
+/// Ends a server send half cleanly (FIN); on failure the guard resets it as it drops.
+pub(crate) async fn finish_server(
+    mut send: ResetOnDrop<ServerSendStream>,
+) -> Result<(), TransportError> {
+    send.get().finish().await.map_err(|e| stream_error(&e))?;
+    send.disarm();
+    Ok(())
+}
+
+/// Ends a client send half cleanly (FIN); on failure the guard resets it as it drops.
+pub(crate) async fn finish_client(
+    mut send: ResetOnDrop<ClientSendStream>,
+) -> Result<(), TransportError> {
+    send.get().finish().await.map_err(|e| stream_error(&e))?;
+    send.disarm();
+    Ok(())
 }
