@@ -35,10 +35,10 @@ use connection_swap_generated::connection_swap::{
 };
 
 use crate::children::{collect_lines, drain};
-use crate::driver::Options;
+use crate::options::Options;
 use crate::peers::Certs;
-use crate::report::markdown_table;
 use crate::stats::{latency_histogram, record, Latency, Spread};
+use crate::table::markdown_table;
 
 /// Pace of the workers' tokens in both cases (the shortest the worker's settings accept).
 pub const TOKEN_INTERVAL: Duration = Duration::from_millis(1);
