@@ -2,13 +2,11 @@
 //! in alternation over several rounds (each run = a fresh server child + a client child), and
 //! hands the outcomes to `report`.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 use crate::children::{run_client, ServerChild};
 use crate::load::{Mode, RunResult, Workload};
+use crate::options::Options;
 use crate::peers::{Certs, Kind};
 use crate::report::{self, CaseReport, Report};
 
@@ -33,29 +31,6 @@ const MAX_RATE_CONCURRENCY: usize = 64;
 /// Rounds of the memory scenario at most: each opens a thousand connections, and the figure
 /// hardly moves between rounds.
 const MEMORY_MAX_ROUNDS: usize = 3;
-
-/// Everything a benchmark run was asked to do.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Options {
-    pub scenarios: Vec<u8>,
-    pub rounds: usize,
-    pub warmup: Duration,
-    pub duration: Duration,
-    /// Short runs that only check that every call succeeds.
-    pub quick: bool,
-    /// Peers to run (default: each scenario's own list).
-    pub kinds: Option<Vec<Kind>>,
-    /// Scenario 1 concurrency levels (default 1, 16, 64, 128).
-    pub concurrency: Option<Vec<usize>>,
-    /// Connections held open in scenario 6.
-    pub connections: usize,
-    /// Free text stored with the results (the loss script names its loss rate here).
-    pub label: Option<String>,
-    /// Evaluates the packet-loss goals on scenario 1, c=16 (set by `bench/loss.sh` at 3 %).
-    pub loss_goals: bool,
-    pub json: PathBuf,
-    pub certs: PathBuf,
-}
 
 /// One case of a scenario: one workload shape, run for each of `kinds`.
 #[derive(Clone, Debug)]

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use rpcnet_bench::driver::{self, Options, ALL_SCENARIOS};
+use rpcnet_bench::driver::{self, ALL_SCENARIOS};
 use rpcnet_bench::load::{Mode, Workload};
+use rpcnet_bench::options::Options;
 use rpcnet_bench::peers::{Certs, Kind};
 use rpcnet_bench::report;
 

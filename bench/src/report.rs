@@ -9,11 +9,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::driver::Options;
 use crate::load::{Mode, RunResult};
+use crate::options::Options;
 use crate::peers::Kind;
 use crate::procstat::Machine;
 use crate::stats::Spread;
+use crate::table::markdown_table;
 
 /// Everything one invocation measured, as written to the JSON file.
 #[derive(Debug, Serialize, Deserialize)]
@@ -706,33 +707,6 @@ pub fn print_goals(report: &Report) {
     );
 }
 
-/// Renders a Markdown table with aligned columns.
-pub fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let columns = headers.len();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate().take(columns) {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| -> String {
-        let mut out = String::from("|");
-        for (i, width) in widths.iter().enumerate() {
-            let cell = cells.get(i).map(String::as_str).unwrap_or("");
-            let pad = width.saturating_sub(cell.chars().count());
-            let _ = write!(out, " {cell}{} |", " ".repeat(pad));
-        }
-        out.push('\n');
-        out
-    };
-    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
-    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect()));
-    for row in rows {
-        out.push_str(&line(row.clone()));
-    }
-    out
-}
-
 /// The first three fields of /proc/loadavg (1, 5 and 15 minute load averages).
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -823,11 +797,5 @@ mod tests {
         assert_eq!(size_name(16 * 1024), "16 KiB");
         assert_eq!(size_name(1024 * 1024), "1 MiB");
         assert_eq!(size_name(1500), "1500 B");
-    }
-
-    #[test]
-    fn markdown_tables_are_aligned() {
-        let table = markdown_table(&["a", "bb"], &[vec!["xyz".to_string(), "1".to_string()]]);
-        assert_eq!(table, "| a   | bb |\n| --- | -- |\n| xyz | 1  |\n");
     }
 }

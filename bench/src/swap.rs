@@ -22,23 +22,23 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use futures_util::{stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
+use connection_swap::supervisor::{announce_listening, ChildSpec, Stream, Supervised};
 use connection_swap_generated::connection_swap::{
     self as swap_proto, GenerateEventKind, GenerateRequest, WorkerAssignment, WorkerFrameKind,
 };
 
-use crate::children::{collect_lines, drain};
-use crate::driver::Options;
+use crate::children::run_to_result;
+use crate::options::Options;
 use crate::peers::Certs;
-use crate::report::markdown_table;
 use crate::stats::{latency_histogram, record, Latency, Spread};
+use crate::table::markdown_table;
 
 /// Pace of the workers' tokens in both cases (the shortest the worker's settings accept).
 pub const TOKEN_INTERVAL: Duration = Duration::from_millis(1);
@@ -52,6 +52,8 @@ const NO_FAILURE: Duration = Duration::from_secs(86_400);
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the client may wait for its first token (the worker registers meanwhile).
 const FIRST_TOKEN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a director or worker may take to exit after its stdin closed, before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Time a client child may need beyond its warm-up and measured window.
 const CLIENT_SLACK: Duration = Duration::from_secs(40);
 
@@ -138,11 +140,7 @@ pub fn worker_child(settings: WorkerSettings, certs_dir: &Path) -> anyhow::Resul
         std::process::exit(0);
     });
     let listen = connection_swap::ports::free_udp_addr()?;
-    {
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{}{listen}", crate::children::LISTENING_PREFIX)?;
-        stdout.flush()?;
-    }
+    announce_listening(listen)?;
     let paths = connection_swap::certs::CertPaths::new(certs_dir);
     let config = connection_swap::worker::WorkerConfig {
         director: settings.director,
@@ -369,101 +367,52 @@ async fn follow(
 // Driver side
 // ------------------------------------------------------------------------------------------
 
-/// A director or worker child: stdin piped (closing it stops the child), stdout and stderr
-/// read line by line.
+/// A director or worker child and the address it reported.
 struct Proc {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
+    child: Supervised,
     addr: SocketAddr,
 }
 
 impl Proc {
     /// Starts `exe args...` and waits for its `listening <addr>` line.
     fn start(exe: &Path, args: &[String], what: &str) -> anyhow::Result<Proc> {
-        let mut child = Command::new(exe)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting the {what}"))?;
-        let stdin = child.stdin.take();
-        let stdout = collect_lines(child.stdout.take().expect("stdout is piped"));
-        let stderr = collect_lines(child.stderr.take().expect("stderr is piped"));
-        let mut proc = Proc {
-            child,
-            stdin,
-            stdout,
-            stderr,
-            addr: ([127, 0, 0, 1], 0).into(),
-        };
-        let line = proc.stdout.recv_timeout(START_TIMEOUT).ok();
-        let addr = line.as_deref().and_then(|line| {
-            line.strip_prefix(crate::children::LISTENING_PREFIX)?
-                .trim()
-                .parse()
-                .ok()
-        });
-        match addr {
-            Some(addr) => proc.addr = addr,
-            None => {
-                let why = proc.stop();
-                bail!("the {what} did not report its address ({line:?}); stderr: {why}");
-            }
-        }
-        Ok(proc)
+        let mut command = Command::new(exe);
+        command.args(args);
+        let mut child = ChildSpec::new(format!("the {what}"), command)
+            .grace(STOP_GRACE)
+            .spawn()?;
+        let addr = child.listening_addr(START_TIMEOUT)?;
+        Ok(Proc { child, addr })
     }
 
     /// `Err` if the child already exited.
-    fn check_alive(&mut self, what: &str) -> Result<(), String> {
-        match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!(
-                "the {what} exited during the run ({status}); stderr: {}",
-                drain(&self.stderr)
-            )),
-            Err(e) => Err(format!("the {what}: {e}")),
-        }
+    fn check_alive(&mut self) -> Result<(), String> {
+        self.child.check_alive().map_err(|e| e.to_string())
     }
 
-    /// Closes stdin, waits for the exit (kills after 5 s); returns the stderr tail, for error
-    /// messages. A worker prints its tokens on stdout before it exits.
-    fn stop(&mut self) -> String {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        drain(&self.stderr)
+    /// Closes stdin, waits for the exit (kills after [`STOP_GRACE`]).
+    fn stop(&mut self) {
+        self.child.stop();
     }
 
-    /// Stops a worker child and returns the tokens it produced.
+    /// Stops a worker child and returns the tokens it produced (it prints them on stdout
+    /// before it exits).
     fn stop_worker(&mut self) -> Result<HashMap<u64, u64>, String> {
-        let why = self.stop();
+        self.child.stop();
         let line = self
-            .stdout
-            .recv_timeout(Duration::from_secs(2))
-            .ok()
-            .filter(|line| line.starts_with(SENT_PREFIX))
-            .ok_or_else(|| format!("the worker did not report its tokens; stderr: {why}"))?;
+            .child
+            .texts(Stream::Stdout)
+            .into_iter()
+            .find(|line| line.starts_with(SENT_PREFIX))
+            .ok_or_else(|| {
+                format!(
+                    "the worker did not report its tokens; its last stderr lines: {}",
+                    self.child.stderr_tail()
+                )
+            })?;
         let sent: Vec<(u64, u64)> = serde_json::from_str(&line[SENT_PREFIX.len()..])
             .map_err(|e| format!("parsing the worker's tokens: {e}"))?;
         Ok(sent.into_iter().collect())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.stdin.is_some() {
-            self.stop();
-        }
     }
 }
 
@@ -501,7 +450,7 @@ fn start_worker(
         recovery.as_millis().to_string(),
     ];
     args.extend(certs_args(options));
-    Proc::start(exe, &args, label)
+    Proc::start(exe, &args, &format!("worker {label}"))
 }
 
 fn run_client(
@@ -516,7 +465,8 @@ fn run_client(
         .expect("no skipped variants")
         .get_name()
         .to_string();
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .args([
             "swap-client",
             "--mode",
@@ -526,42 +476,9 @@ fn run_client(
         ])
         .args(["--warmup-ms", &options.warmup.as_millis().to_string()])
         .args(["--duration-ms", &options.duration.as_millis().to_string()])
-        .args(certs_args(options))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("starting the client: {e}"))?;
-    let stdout = collect_lines(child.stdout.take().expect("stdout is piped"));
-    let stderr = collect_lines(child.stderr.take().expect("stderr is piped"));
-    let deadline = Instant::now() + options.warmup + options.duration + CLIENT_SLACK;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            other => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "the client did not finish ({other:?}); stderr: {}",
-                    drain(&stderr)
-                ));
-            }
-        }
-    };
-    let lines: Vec<String> = stdout.iter().collect();
-    if !status.success() {
-        return Err(format!(
-            "the client failed ({status}); stderr: {}",
-            drain(&stderr)
-        ));
-    }
-    let line = lines
-        .iter()
-        .rev()
-        .find(|line| line.starts_with('{'))
-        .ok_or_else(|| format!("the client printed no result; stderr: {}", drain(&stderr)))?;
-    serde_json::from_str(line).map_err(|e| format!("parsing the client's result: {e}"))
+        .args(certs_args(options));
+    let limit = options.warmup + options.duration + CLIENT_SLACK;
+    run_to_result(command, limit).map_err(|e| format!("{e:#}"))
 }
 
 /// One hop-cost round of one peer.
@@ -622,9 +539,7 @@ fn hop_once(exe: &Path, options: &Options, peer: &str) -> Result<HopRun, String>
         (ClientMode::HopDirector, director.addr)
     };
     let client = run_client(exe, options, mode, addr);
-    let alive = director
-        .check_alive("director")
-        .and(worker.check_alive("worker"));
+    let alive = director.check_alive().and(worker.check_alive());
     let sent = worker.stop_worker();
     director.stop();
     let client = client?;
@@ -669,9 +584,9 @@ fn gap_once(exe: &Path, options: &Options) -> Result<GapRun, String> {
         );
     }
     let client = run_client(exe, options, ClientMode::Gap, director.addr);
-    let mut alive = director.check_alive("director");
+    let mut alive = director.check_alive();
     for worker in &mut workers {
-        alive = alive.and(worker.check_alive("worker"));
+        alive = alive.and(worker.check_alive());
         worker.stop();
     }
     director.stop();

@@ -6,19 +6,18 @@
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
-use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
-use tokio::task::JoinHandle;
+use tokio::process::Command;
 
 use crate::config::display_secs;
 use crate::ports::free_udp_addr;
 use crate::shutdown::{self, EXIT_WITH_PARENT_ENV};
 use crate::summary::Summary;
+use crate::supervisor::{ChildSpec, Stream, Supervised};
 
 /// Demo settings; [`DemoConfig::default`] gives a first-time user several swaps in seconds.
 #[derive(Clone, Debug)]
@@ -77,6 +76,13 @@ impl std::str::FromStr for BuildPolicy {
 /// How long children get to stop on their own before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
+/// How long the demo waits for the rest of a child's output once it has exited.
+const OUTPUT_WAIT: Duration = Duration::from_secs(1);
+
+/// How often the demo looks whether the client has exited: short against its seconds-long
+/// run, long enough to cost nothing.
+const EXIT_POLL: Duration = Duration::from_millis(20);
+
 /// Width of the `[name]` prefix column, so that the interleaved logs line up.
 const PREFIX_WIDTH: usize = 10;
 
@@ -98,13 +104,13 @@ pub async fn run(config: DemoConfig) -> anyhow::Result<Vec<String>> {
 
     let mut children = Vec::new();
     let director = vec![("CONNECTION_SWAP_DIRECTOR_ADDR", director_addr.to_string())];
-    children.push(Running::spawn("director", &bins.director, &director, None)?);
+    children.push(spawn("director", &bins.director, &director, None)?);
     // The workers would find the director whenever it comes up; a short head start only
     // keeps their first log lines free of retries.
     tokio::time::sleep(Duration::from_millis(300)).await;
     for (label, addr) in [("worker-a", worker_a_addr), ("worker-b", worker_b_addr)] {
         let env = worker_env(&config, director_addr, label, addr);
-        children.push(Running::spawn(label, &bins.worker, &env, None)?);
+        children.push(spawn(label, &bins.worker, &env, None)?);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let summary_lines = Arc::new(Mutex::new(Vec::new()));
@@ -112,7 +118,7 @@ pub async fn run(config: DemoConfig) -> anyhow::Result<Vec<String>> {
         ("CONNECTION_SWAP_DIRECTOR_TARGET", director_addr.to_string()),
         ("CONNECTION_SWAP_CLIENT_TOKENS", config.tokens.to_string()),
     ];
-    let mut client = Running::spawn(
+    let mut client = spawn(
         "client",
         &bins.client,
         &client_env,
@@ -120,16 +126,15 @@ pub async fn run(config: DemoConfig) -> anyhow::Result<Vec<String>> {
     )?;
 
     let client_status = tokio::select! {
-        status = client.child.wait() => status.ok(),
+        status = exited(&mut client) => status,
         reason = shutdown::requested() => {
             say(&format!("{reason}; stopping the client first so it prints its summary"));
-            client.stop().await
+            stop(&mut client)
         }
     };
-    client.finish_output().await;
+    tokio::task::block_in_place(|| client.wait_output_closed(OUTPUT_WAIT));
     for child in children.iter_mut().rev() {
-        child.stop().await;
-        child.finish_output().await;
+        stop(child);
     }
     say("all processes stopped");
 
@@ -180,102 +185,63 @@ fn say(message: &str) {
     println!("{:<PREFIX_WIDTH$} {message}", "[demo]");
 }
 
-/// A child process with its output being relayed.
-struct Running {
+/// Starts `program` with `env`, relaying its stdout and stderr line by line with a `[name]`
+/// prefix; with `summary`, also collects the summary block it prints on stdout.
+fn spawn(
     name: &'static str,
-    child: Child,
-    /// Closing it asks the child to stop (it watches stdin, see [`EXIT_WITH_PARENT_ENV`]).
-    stdin: Option<ChildStdin>,
-    relays: Vec<JoinHandle<()>>,
-}
-
-impl Running {
-    /// Starts `program` with `env`, relaying its stdout and stderr line by line with a
-    /// `[name]` prefix; with `summary`, also collects the summary block it prints.
-    fn spawn(
-        name: &'static str,
-        program: &Path,
-        env: &[(&str, String)],
-        summary: Option<Arc<Mutex<Vec<String>>>>,
-    ) -> anyhow::Result<Running> {
-        let mut command = Command::new(program);
-        command
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env(EXIT_WITH_PARENT_ENV, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if std::env::var_os("RUST_LOG").is_none() {
-            command.env("RUST_LOG", "info");
-        }
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("starting {name} ({})", program.display()))?;
-        say(&format!(
-            "started {name} (pid {})",
-            child
-                .id()
-                .map_or_else(|| "?".to_owned(), |id| id.to_string())
-        ));
-        let stdin = child.stdin.take();
-        let mut relays = Vec::new();
-        if let Some(stdout) = child.stdout.take() {
-            relays.push(tokio::spawn(relay(name, stdout, summary)));
-        }
-        if let Some(stderr) = child.stderr.take() {
-            relays.push(tokio::spawn(relay(name, stderr, None)));
-        }
-        Ok(Running {
-            name,
-            child,
-            stdin,
-            relays,
-        })
-    }
-
-    /// Asks the child to stop (closes its stdin), kills it if it has not exited after
-    /// [`STOP_GRACE`], and returns its exit status if it could be had.
-    async fn stop(&mut self) -> Option<ExitStatus> {
-        drop(self.stdin.take());
-        match tokio::time::timeout(STOP_GRACE, self.child.wait()).await {
-            Ok(status) => status.ok(),
-            Err(_) => {
-                say(&format!("{} did not stop in time; killing it", self.name));
-                let _ = self.child.start_kill();
-                self.child.wait().await.ok()
-            }
-        }
-    }
-
-    /// Waits (briefly) until the child's remaining output has been relayed.
-    async fn finish_output(&mut self) {
-        for relay in self.relays.drain(..) {
-            let _ = tokio::time::timeout(Duration::from_secs(1), relay).await;
-        }
-    }
-}
-
-/// Copies lines from a child's output to ours with a prefix.
-async fn relay(
-    name: &'static str,
-    output: impl AsyncRead + Unpin,
+    program: &Path,
+    env: &[(&str, String)],
     summary: Option<Arc<Mutex<Vec<String>>>>,
-) {
+) -> anyhow::Result<Supervised> {
+    let mut command = std::process::Command::new(program);
+    command
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        // Closing stdin asks the child to stop (see [`EXIT_WITH_PARENT_ENV`]).
+        .env(EXIT_WITH_PARENT_ENV, "1");
+    if std::env::var_os("RUST_LOG").is_none() {
+        command.env("RUST_LOG", "info");
+    }
     let prefix = format!("[{name}]");
-    let mut lines = BufReader::new(output).lines();
-    let mut in_summary = false;
-    while let Ok(Some(line)) = lines.next_line().await {
-        println!("{prefix:<PREFIX_WIDTH$} {line}");
-        if let Some(summary) = &summary {
-            in_summary |= line.starts_with(Summary::HEADING);
-            if in_summary {
+    let child = ChildSpec::new(name, command)
+        .grace(STOP_GRACE)
+        .on_line(move |line| {
+            println!("{prefix:<PREFIX_WIDTH$} {}", line.text);
+            if let (Some(summary), Stream::Stdout) = (&summary, line.stream) {
                 if let Ok(mut collected) = summary.lock() {
-                    collected.push(line);
+                    // Everything from the heading on is the summary block.
+                    if !collected.is_empty() || line.text.starts_with(Summary::HEADING) {
+                        collected.push(line.text.clone());
+                    }
                 }
             }
+        })
+        .spawn()?;
+    say(&format!("started {name} (pid {})", child.pid()));
+    Ok(child)
+}
+
+/// Waits for the child to exit without holding up the runtime.
+async fn exited(child: &mut Supervised) -> Option<ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => tokio::time::sleep(EXIT_POLL).await,
+            Err(_) => return None,
         }
     }
+}
+
+/// Asks the child to stop (closes its stdin), kills it if it has not exited after
+/// [`STOP_GRACE`], and returns its exit status if it could be had.
+fn stop(child: &mut Supervised) -> Option<ExitStatus> {
+    let stopped = tokio::task::block_in_place(|| child.stop());
+    if stopped.killed {
+        say(&format!(
+            "{} did not stop in time; killing it",
+            child.name()
+        ));
+    }
+    stopped.status
 }
 
 /// The director, worker and client binaries the demo starts.

@@ -16,5 +16,6 @@ pub mod ports;
 pub mod protocol;
 pub mod shutdown;
 pub mod summary;
+pub mod supervisor;
 pub mod tokens;
 pub mod worker;

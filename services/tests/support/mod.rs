@@ -4,78 +4,62 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
 use connection_swap::ports::free_udp_addr;
 use connection_swap::shutdown::EXIT_WITH_PARENT_ENV;
 use connection_swap::summary::parse_machine_line;
+pub use connection_swap::supervisor::Line;
+use connection_swap::supervisor::{ChildSpec, Supervised};
 
 pub const DIRECTOR: &str = env!("CARGO_BIN_EXE_director");
 pub const WORKER: &str = env!("CARGO_BIN_EXE_worker");
 pub const CLIENT: &str = env!("CARGO_BIN_EXE_client");
 pub const DEMO: &str = env!("CARGO_BIN_EXE_demo");
 
-/// One line of a child's output and when the harness read it.
-#[derive(Clone, Debug)]
-pub struct Line {
-    pub at: Instant,
-    pub text: String,
-}
+/// Lines kept per process and stream: every line a test's children print (a swapping
+/// director logs a few hundred), with a bound so that a runaway child cannot fill the memory.
+const KEPT_LINES: usize = 100_000;
 
 /// A running child process; killed and reaped when dropped.
 pub struct Proc {
     pub name: String,
-    child: Child,
-    /// Held open: the child stops by itself when it closes (see `EXIT_WITH_PARENT_ENV`), so
-    /// even a harness killed without unwinding leaves no process behind.
-    stdin: Option<ChildStdin>,
-    lines: Arc<Mutex<Vec<Line>>>,
-    readers: Vec<JoinHandle<()>>,
+    /// Holds the child's stdin open: the child stops by itself when it closes (see
+    /// `EXIT_WITH_PARENT_ENV`), so even a harness killed without unwinding leaves no process
+    /// behind.
+    child: Supervised,
 }
 
 impl Proc {
-    /// Starts `program` with `env` added to the environment.
+    /// Starts `program` with `env` added to the environment; every line it prints is echoed to
+    /// stderr with a `[name]` prefix (shown by the test harness when a test fails).
     pub fn start(name: &str, program: &str, env: &[(&str, String)]) -> Proc {
         let mut command = Command::new(program);
         command
             .env("RUST_LOG", "info")
             .env(EXIT_WITH_PARENT_ENV, "1")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        let prefix = format!("[{name}]");
+        let child = ChildSpec::new(name, command)
+            .keep_lines(KEPT_LINES)
+            .on_line(move |line| eprintln!("{prefix} {}", line.text))
             .spawn()
-            .unwrap_or_else(|err| panic!("starting {name} ({program}): {err}"));
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            readers.push(reader(name, out, Arc::clone(&lines)));
-        }
-        if let Some(err) = child.stderr.take() {
-            readers.push(reader(name, err, Arc::clone(&lines)));
-        }
+            .unwrap_or_else(|err| panic!("{err}"));
         Proc {
             name: name.to_owned(),
-            stdin: child.stdin.take(),
             child,
-            lines,
-            readers,
         }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.pid()
     }
 
     /// Everything printed so far.
     pub fn lines(&self) -> Vec<Line> {
-        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+        self.child.lines()
     }
 
     /// Everything printed so far, text only.
@@ -87,7 +71,7 @@ impl Proc {
     pub fn matching(&self, needles: &[&str]) -> Vec<Line> {
         self.lines()
             .into_iter()
-            .filter(|l| needles.iter().all(|n| l.text.contains(n)))
+            .filter(|l| contains_all(&l.text, needles))
             .collect()
     }
 
@@ -98,47 +82,27 @@ impl Proc {
 
     /// Waits until `count` lines contain all of `needles`; returns the `count`-th.
     pub fn wait_for_count(&self, needles: &[&str], count: usize, timeout: Duration) -> Line {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let found = self.matching(needles);
-            if found.len() >= count {
-                return found[count - 1].clone();
-            }
-            if Instant::now() >= deadline {
+        self.child
+            .wait_for_line(count, timeout, |l| contains_all(&l.text, needles))
+            .unwrap_or_else(|| {
                 panic!(
                     "{}: no {count} line(s) with {needles:?} within {timeout:?}; output:\n{}",
                     self.name,
                     self.text().join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+                )
+            })
     }
 
     /// SIGKILL, as a crash would.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill();
     }
 
     /// Waits for the process to exit by itself; panics with its output after `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                for reader in self.readers.drain(..) {
-                    let _ = reader.join();
-                }
-                return status;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "{} did not exit within {timeout:?}; output:\n{}",
-                    self.name,
-                    self.text().join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        match self.child.wait_timeout(timeout) {
+            Ok(status) => status,
+            Err(err) => panic!("{err}; output:\n{}", self.text().join("\n")),
         }
     }
 
@@ -161,33 +125,8 @@ impl Proc {
     }
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn reader(
-    name: &str,
-    output: impl Read + Send + 'static,
-    lines: Arc<Mutex<Vec<Line>>>,
-) -> JoinHandle<()> {
-    let name = name.to_owned();
-    std::thread::spawn(move || {
-        for line in BufReader::new(output).lines() {
-            let Ok(text) = line else { break };
-            // Shown by the test harness when a test fails.
-            eprintln!("[{name}] {text}");
-            if let Ok(mut lines) = lines.lock() {
-                lines.push(Line {
-                    at: Instant::now(),
-                    text,
-                });
-            }
-        }
-    })
+fn contains_all(text: &str, needles: &[&str]) -> bool {
+    needles.iter().all(|n| text.contains(n))
 }
 
 /// Timings for a cluster: short, so a test sees several swaps in seconds.
