@@ -79,8 +79,8 @@ fn other_package(file: &str, theirs: &str, ours: &str) -> String {
         }
     };
     format!(
-        "`{file}` has {}, the input {}: rpcnet-gen generates one package per output, so give \
-         each package its own run",
+        "`{file}` has {}, but the input has {}: rpcnet-gen generates one package per output, \
+         so give each package its own run",
         show(theirs),
         show(ours)
     )
