@@ -164,7 +164,8 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The config asks for something the input's kind does not support (a package override
-    /// for a `.proto`, extra inputs or include paths for a `.rpc.rs`); nothing was written.
+    /// for a `.proto`, extra inputs or include paths for a `.rpc.rs`), or names a `.proto`
+    /// outside every include path; nothing was written.
     #[error("{input}: {reason}")]
     Unsupported {
         /// The input.

@@ -45,25 +45,24 @@ pub fn generate(config: &Config, source: &str) -> Result<Generated, Error> {
     }
     let includes = includes(config);
     let files = Files {
-        input_name: input_name(&config.input, &includes),
+        input_name: input_name_of(&config.input, &includes),
         input_display: crate::display_path(&config.input),
         input_source: source,
         includes: &includes,
     };
     let Some(input_name) = files.input_name.clone() else {
-        let dirs: Vec<String> = includes.iter().map(|i| crate::display_path(i)).collect();
-        return Err(files.fail(vec![(
-            String::new(),
-            Diagnostic::new(
-                Loc::file_start(),
-                format!(
-                    "the file is not under any include path ({}): add its directory to the \
-                     include paths",
-                    dirs.join(", ")
-                ),
-            ),
-        )]));
+        return Err(not_included(&config.input, &includes));
     };
+    for extra in &config.extra_inputs {
+        // Read errors name the file, as for the input; protox would only say "not found".
+        std::fs::metadata(extra).map_err(|source| Error::Read {
+            path: extra.clone(),
+            source,
+        })?;
+        if input_name_of(extra, &includes).is_none() {
+            return Err(not_included(extra, &includes));
+        }
+    }
     let fds = compile::compile(config, &files).map_err(|d| files.fail(d))?;
     let package = check::one_package(&fds, &input_name).map_err(|d| files.fail(d))?;
     let module = names::file_module_name(&crate::stem(&config.input));
@@ -123,11 +122,24 @@ fn includes(config: &Config) -> Vec<PathBuf> {
     }
 }
 
-/// The input's protox name: its path below the first include path that holds it.
-fn input_name(input: &Path, includes: &[PathBuf]) -> Option<String> {
+/// A file's protox name: its path below the first include path that holds it.
+fn input_name_of(input: &Path, includes: &[PathBuf]) -> Option<String> {
     includes
         .iter()
         .find_map(|dir| IncludeFileResolver::new(dir.clone()).resolve_path(input))
+}
+
+/// The error for an input outside every include path, which protox could not name.
+fn not_included(input: &Path, includes: &[PathBuf]) -> Error {
+    let dirs: Vec<String> = includes.iter().map(|i| crate::display_path(i)).collect();
+    Error::Unsupported {
+        input: input.to_path_buf(),
+        reason: format!(
+            "the file is not under any include path ({}): add its directory to the include \
+             paths",
+            dirs.join(", ")
+        ),
+    }
 }
 
 /// Runs prost-build on the whole set (every file has `package`), collecting the services
@@ -223,7 +235,7 @@ impl Files<'_> {
     /// The error for `reported`: sorted by file and location, each rendered against its own
     /// file's text.
     fn fail(&self, mut reported: Vec<Reported>) -> Error {
-        reported.sort_by(|a, b| (self.display(&a.0), a.1.loc).cmp(&(self.display(&b.0), b.1.loc)));
+        reported.sort_by_key(|(name, d)| (self.display(name), d.loc));
         reported.dedup();
         let rendered = reported
             .iter()
