@@ -239,28 +239,7 @@ fn never_panics_on_truncated_or_mangled_input() {
     // Every prefix of a valid definition, and the definition with each line removed, must give
     // output or diagnostics, never a panic.
     let source = include_str!("golden/enums_oneofs/input.rpc.rs");
-    let config = Config::new("mangled.rpc.rs");
-    let mut inputs: Vec<String> = source
-        .char_indices()
-        .map(|(i, _)| source[..i].to_string())
-        .collect();
-    let lines: Vec<&str> = source.lines().collect();
-    for skip in 0..lines.len() {
-        let mut text = String::new();
-        for (i, line) in lines.iter().enumerate() {
-            if i != skip {
-                text.push_str(line);
-                text.push('\n');
-            }
-        }
-        inputs.push(text);
-    }
-    for input in inputs {
-        match rpcnet_gen::generate_from_source(&config, &input) {
-            Ok(_) | Err(rpcnet_gen::Error::Definition(_)) => {}
-            Err(other) => panic!("unexpected error kind: {other}"),
-        }
-    }
+    assert_never_panics(&Config::new("mangled.rpc.rs"), source, 1);
 }
 
 #[test]
@@ -441,14 +420,21 @@ fn proto_service_matches_the_equivalent_rpc_rs_service() {
 
 #[test]
 fn never_panics_on_truncated_or_mangled_proto_input() {
+    // The same for a .proto (every seventh prefix: each one runs protox and prost-build).
     let source = include_str!("golden/proto/all_kinds/input.proto");
     let config = Config::new("tests/golden/proto/all_kinds/input.proto");
-    let lines: Vec<&str> = source.lines().collect();
+    assert_never_panics(&config, source, 7);
+}
+
+/// Generates from every `step`-th prefix of `source` and from `source` with each line removed:
+/// each must give output or diagnostics, never a panic or another kind of error.
+fn assert_never_panics(config: &Config, source: &str, step: usize) {
     let mut inputs: Vec<String> = source
         .char_indices()
-        .step_by(7)
+        .step_by(step)
         .map(|(i, _)| source[..i].to_string())
         .collect();
+    let lines: Vec<&str> = source.lines().collect();
     for skip in 0..lines.len() {
         let mut text = String::new();
         for (i, line) in lines.iter().enumerate() {
@@ -460,7 +446,7 @@ fn never_panics_on_truncated_or_mangled_proto_input() {
         inputs.push(text);
     }
     for input in inputs {
-        match rpcnet_gen::generate_from_source(&config, &input) {
+        match rpcnet_gen::generate_from_source(config, &input) {
             Ok(_) | Err(rpcnet_gen::Error::Definition(_)) => {}
             Err(other) => panic!("unexpected error kind: {other}"),
         }

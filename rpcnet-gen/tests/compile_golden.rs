@@ -95,31 +95,30 @@ fn every_valid_case_is_compiled() {
         "streaming_kinds",
         "unary",
     ];
-    let mut found: Vec<String> = std::fs::read_dir("tests/golden")
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .filter(|e| e.path().join("input.rpc.rs").is_file())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    assert_eq!(found, listed);
+    assert_eq!(case_folders("tests/golden", "input.rpc.rs"), listed);
     // The single-file modules above list the same cases.
     assert_eq!(inline_modules("mod single_file {"), listed);
 
     let listed_proto = ["all_kinds", "interop", "multi_file"];
-    let mut found: Vec<String> = std::fs::read_dir("tests/golden/proto")
+    assert_eq!(
+        case_folders("tests/golden/proto", "input.proto"),
+        listed_proto
+    );
+    assert_eq!(inline_modules("mod proto_single_file {"), listed_proto);
+}
+
+/// The folders of `dir` holding a file named `input`, sorted.
+fn case_folders(dir: &str, input: &str) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(dir)
         .map(|dir| {
             dir.filter_map(Result::ok)
-                .filter(|e| e.path().join("input.proto").is_file())
+                .filter(|e| e.path().join(input).is_file())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect()
         })
         .unwrap_or_default();
     found.sort();
-    assert_eq!(found, listed_proto);
-    assert_eq!(inline_modules("mod proto_single_file {"), listed_proto);
+    found
 }
 
 /// The `pub mod` names inside the inline module of this file that opens with `opening`.

@@ -335,46 +335,38 @@ fn report(failures: Vec<String>) {
     );
 }
 
-#[test]
-fn valid_cases_match_golden_files() {
-    let cases: Vec<String> = cases(GOLDEN, "input.rpc.rs");
-    assert!(cases.len() >= 8, "only {} valid cases", cases.len());
+/// Runs `check` on every case folder of `dir` holding `input` (at least `min` of them) and
+/// reports all mismatches at once.
+fn run_cases(dir: &str, input: &str, min: usize, check: impl Fn(&str, &mut Vec<String>)) {
+    let cases = cases(dir, input);
+    assert!(cases.len() >= min, "only {} cases in {dir}", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
-        check_valid(case, &mut failures);
+        check(case, &mut failures);
     }
     report(failures);
+}
+
+#[test]
+fn valid_cases_match_golden_files() {
+    run_cases(GOLDEN, "input.rpc.rs", 8, check_valid);
 }
 
 #[test]
 fn error_cases_match_golden_files() {
-    let cases = cases(ERRORS, "input.rpc.rs");
-    assert!(cases.len() >= 15, "only {} error cases", cases.len());
-    let mut failures = Vec::new();
-    for case in &cases {
-        check_error(ERRORS, case, "input.rpc.rs", &mut failures);
-    }
-    report(failures);
+    run_cases(ERRORS, "input.rpc.rs", 15, |case, failures| {
+        check_error(ERRORS, case, "input.rpc.rs", failures)
+    });
 }
 
 #[test]
 fn valid_proto_cases_match_golden_files() {
-    let cases = cases(PROTO, "input.proto");
-    assert!(cases.len() >= 3, "only {} valid .proto cases", cases.len());
-    let mut failures = Vec::new();
-    for case in &cases {
-        check_valid_proto(case, &mut failures);
-    }
-    report(failures);
+    run_cases(PROTO, "input.proto", 3, check_valid_proto);
 }
 
 #[test]
 fn proto_error_cases_match_golden_files() {
-    let cases = cases(PROTO_ERRORS, "input.proto");
-    assert!(cases.len() >= 6, "only {} .proto error cases", cases.len());
-    let mut failures = Vec::new();
-    for case in &cases {
-        check_error(PROTO_ERRORS, case, "input.proto", &mut failures);
-    }
-    report(failures);
+    run_cases(PROTO_ERRORS, "input.proto", 6, |case, failures| {
+        check_error(PROTO_ERRORS, case, "input.proto", failures)
+    });
 }

@@ -3,7 +3,7 @@
 //!
 //! The steps mirror the `.rpc.rs` pipeline: compile (protox: syntax, names, imports) -> check
 //! (rpcnet's own rules, located through the descriptors' source info) -> emit (prost-build's
-//! messages beside [`emit::service`](crate::emit::service)'s stubs, in either layout). Nothing
+//! messages beside [`emit::service`]'s stubs, in either layout). Nothing
 //! is written by prost-build or here; a rejected file set yields diagnostics and no output.
 
 mod check;
