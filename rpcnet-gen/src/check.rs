@@ -831,6 +831,7 @@ impl<'a> Checker<'a> {
             let methods = self.methods(service);
             out.push(model::Service {
                 name: text.to_string(),
+                wire_name: text.to_string(),
                 module,
                 docs: service.docs.clone(),
                 methods,

@@ -1,10 +1,12 @@
-//! rpcnet-gen: Rust service definitions (`*.rpc.rs`) to typed rpcnet stubs and a `.proto`.
+//! rpcnet-gen: service definitions (`*.rpc.rs`, or `.proto` files) to typed rpcnet stubs.
 //!
 //! The pipeline is one module per job: [`parse`] (syn -> [`ast`]), [`check`](mod@check)
 //! (ast -> checked [`model`], or diagnostics with locations), [`emit`] (model -> Rust tokens
 //! formatted with prettyplease, in either [`Layout`], and `.proto` text), and [`output`]
-//! (atomic writes and `--check`). Everything is produced in memory first, so a rejected
-//! definition writes nothing.
+//! (atomic writes and `--check`). A `.proto` input goes through [`proto_input`] instead of
+//! parse and check: protox compiles it, prost-build emits its messages, and its services are
+//! mapped into the same model and emitted by the same [`emit::service`]. Everything is
+//! produced in memory first, so a rejected definition writes nothing.
 //!
 //! Use from a `build.rs` (then `rpcnet::include_stubs!("api")` in the crate's source):
 //!
@@ -20,6 +22,22 @@
 //! rpcnet_gen::write(&generated)?;
 //! # Ok::<(), rpcnet_gen::Error>(())
 //! ```
+//!
+//! The same for `.proto` files with include paths (`rpcnet::include_stubs!("test")`; the stem
+//! is the input's):
+//!
+//! ```no_run
+//! let out_dir = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
+//! let config = rpcnet_gen::Config {
+//!     out_dir,
+//!     includes: vec!["proto".into()],
+//!     extra_inputs: vec!["proto/grpc/testing/other.proto".into()],
+//!     layout: rpcnet_gen::Layout::SingleFile,
+//!     ..rpcnet_gen::Config::new("proto/grpc/testing/test.proto")
+//! };
+//! rpcnet_gen::write(&rpcnet_gen::generate(&config)?)?;
+//! # Ok::<(), rpcnet_gen::Error>(())
+//! ```
 
 pub mod ast;
 pub mod check;
@@ -29,6 +47,7 @@ pub mod model;
 pub mod names;
 pub mod output;
 pub mod parse;
+pub mod proto_input;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -44,26 +63,36 @@ pub const DEFAULT_PROTO_OUT: &str = "proto";
 /// What to generate from where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// The definition file (`proto/connection_swap.rpc.rs`). Its path, as given, is named in the
-    /// `@generated` line of every output, so pass a path relative to the workspace root.
+    /// The definition file: `proto/connection_swap.rpc.rs`, or a `.proto` file (selected by its
+    /// extension). Its path, as given, is named in the `@generated` line of every output, so
+    /// pass a path relative to the workspace root.
     pub input: PathBuf,
+    /// `.proto` input only: more files generated into the same output, after the input (each
+    /// must have the input's package; the output is still named after the input).
+    pub extra_inputs: Vec<PathBuf>,
+    /// `.proto` input only: the directories imports are looked up in, in order (protoc's
+    /// `-I`); every input must lie under one. Empty means the input's own directory.
+    pub includes: Vec<PathBuf>,
     /// Where the Rust goes: `<stem>/mod.rs` and `<stem>/<service>/mod.rs`, or `<stem>.rs`,
     /// depending on [`layout`](Config::layout).
     pub out_dir: PathBuf,
-    /// Where `<stem>.proto` goes.
+    /// Where `<stem>.proto` goes (unused for `.proto` input, which exports no `.proto`).
     pub proto_out: PathBuf,
-    /// The protobuf package; overrides `#![rpcnet(package = "...")]` and the file stem.
+    /// The protobuf package; overrides `#![rpcnet(package = "...")]` and the file stem. Only
+    /// for `.rpc.rs` input: a `.proto` file's package is part of its wire paths.
     pub package: Option<String>,
     /// How the Rust is split into files.
     pub layout: Layout,
 }
 
 impl Config {
-    /// A config for `input` with the default output directories, no package override and the
-    /// [`Layout::Modules`] layout.
+    /// A config for `input` with the default output directories, no package override, no extra
+    /// inputs or include paths, and the [`Layout::Modules`] layout.
     pub fn new(input: impl Into<PathBuf>) -> Config {
         Config {
             input: input.into(),
+            extra_inputs: Vec::new(),
+            includes: Vec::new(),
             out_dir: PathBuf::from(DEFAULT_OUT_DIR),
             proto_out: PathBuf::from(DEFAULT_PROTO_OUT),
             package: None,
@@ -96,7 +125,8 @@ pub enum Layout {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Generated {
     /// The files, in a fixed order: the messages module, the service modules and the `.proto`
-    /// ([`Layout::Modules`]), or the single Rust file and the `.proto` ([`Layout::SingleFile`]).
+    /// ([`Layout::Modules`]), or the single Rust file and the `.proto` ([`Layout::SingleFile`]);
+    /// no `.proto` for `.proto` input.
     pub files: Vec<GeneratedFile>,
     /// The directory that holds only this definition's Rust modules (`<out_dir>/<stem>`); files
     /// in it that are no longer generated are stale. In the single-file layout nothing belongs
@@ -133,6 +163,16 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The config asks for something the input's kind does not support (a package override
+    /// for a `.proto`, extra inputs or include paths for a `.rpc.rs`), or names a `.proto`
+    /// outside every include path; nothing was written.
+    #[error("{input}: {reason}")]
+    Unsupported {
+        /// The input.
+        input: PathBuf,
+        /// What does not apply, and why.
+        reason: String,
+    },
     /// The definition was rejected; nothing was written.
     #[error("{0}")]
     Definition(Diagnostics),
@@ -141,10 +181,12 @@ pub enum Error {
     Internal(String),
 }
 
-/// The rejected constructs of one definition file, renderable as compiler-style messages.
+/// The rejected constructs of one definition file (or `.proto` file set), renderable as
+/// compiler-style messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostics {
-    /// The file, as given (with `/` separators).
+    /// The file, as given (with `/` separators); for a `.proto` set, the file of the first
+    /// problem.
     pub path: String,
     /// The problems, sorted by location.
     pub diagnostics: Vec<Diagnostic>,
@@ -167,8 +209,20 @@ pub fn generate(config: &Config) -> Result<Generated, Error> {
     generate_from_source(config, &source)
 }
 
-/// Generates from `source` as if it were the contents of `config.input` (which is not read).
+/// Generates from `source` as if it were the contents of `config.input` (which is not read;
+/// a `.proto` input's imports and extra inputs are).
 pub fn generate_from_source(config: &Config, source: &str) -> Result<Generated, Error> {
+    if proto_input::is_proto(&config.input) {
+        return proto_input::generate(config, source);
+    }
+    if !config.extra_inputs.is_empty() || !config.includes.is_empty() {
+        return Err(Error::Unsupported {
+            input: config.input.clone(),
+            reason: "extra inputs and include paths apply to `.proto` input only: a `.rpc.rs` \
+                     definition is one self-contained file"
+                .into(),
+        });
+    }
     let display = display_path(&config.input);
     let fail = |diagnostics: Vec<Diagnostic>| {
         let rendered = diagnostics
@@ -210,12 +264,12 @@ pub fn generate_from_source(config: &Config, source: &str) -> Result<Generated, 
 }
 
 /// The input path as given, with `/` separators, for messages and `@generated` lines.
-fn display_path(path: &Path) -> String {
+pub(crate) fn display_path(path: &Path) -> String {
     path.to_string_lossy().replace('\\', "/")
 }
 
-/// The file name without `.rpc.rs` (or `.rs`, or any extension).
-fn stem(path: &Path) -> String {
+/// The file name without `.rpc.rs` (or `.rs`, or any extension: `test.proto` -> `test`).
+pub(crate) fn stem(path: &Path) -> String {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

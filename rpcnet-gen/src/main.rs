@@ -6,22 +6,31 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser;
 
-/// Generates rpcnet client/server stubs and a `.proto` file from a `*.rpc.rs` definition.
+/// Generates rpcnet client/server stubs and a `.proto` file from a `*.rpc.rs` definition, or
+/// stubs and messages from `.proto` files.
 ///
 /// Writes `<out-dir>/<stem>/mod.rs` (messages), `<out-dir>/<stem>/<service>/mod.rs` (one per
 /// service, the name in lowercase) and `<proto-out>/<stem>.proto`; with `--layout single-file`,
-/// `<out-dir>/<stem>.rs` instead of the module tree. Nothing is written if the definition has
+/// `<out-dir>/<stem>.rs` instead of the module tree. `.proto` input (compiled with protox, its
+/// messages by prost-build) exports no `.proto`. Nothing is written if the definition has
 /// errors; unchanged files are left alone.
 #[derive(Parser, Debug)]
 #[command(name = "rpcnet-gen", version)]
 struct Args {
-    /// The definition file, e.g. `proto/connection_swap.rpc.rs` (named in every output's
-    /// `@generated` line as given, so use a path relative to the workspace root).
-    input: PathBuf,
+    /// The definition file, e.g. `proto/connection_swap.rpc.rs` or `proto/test.proto` (named in
+    /// every output's `@generated` line as given, so use a path relative to the workspace
+    /// root). Several `.proto` files of one package may be given: they share one output, named
+    /// after the first.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// `.proto` input: a directory imports are looked up in (repeatable, searched in order;
+    /// every input must lie under one). Default: the first input's directory.
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
+    includes: Vec<PathBuf>,
     /// Directory for the Rust modules.
     #[arg(long, default_value = rpcnet_gen::DEFAULT_OUT_DIR)]
     out_dir: PathBuf,
-    /// Directory for the `.proto` file.
+    /// Directory for the `.proto` file (unused for `.proto` input).
     #[arg(long, default_value = rpcnet_gen::DEFAULT_PROTO_OUT)]
     proto_out: PathBuf,
     /// Protobuf package for the wire paths; overrides `#![rpcnet(package = "...")]` in the file,
@@ -57,8 +66,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let regenerate = regenerate_command(&args);
+    let mut inputs = args.inputs.into_iter();
     let config = rpcnet_gen::Config {
-        input: args.input,
+        input: inputs.next().context("no input file given")?,
+        extra_inputs: inputs.collect(),
+        includes: args.includes,
         out_dir: args.out_dir,
         proto_out: args.proto_out,
         package: args.package,
@@ -90,10 +103,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::SUCCESS);
         }
-        eprintln!(
-            "rpcnet-gen: generated files are stale (regenerate with `cargo run -p rpcnet-gen -- {}`):",
-            config.input.display()
-        );
+        eprintln!("rpcnet-gen: generated files are stale (regenerate with `{regenerate}`):");
         for s in stale {
             eprintln!("  {} ({})", s.path.display(), s.reason);
         }
@@ -113,4 +123,17 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         summary.removed.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command that rewrites what `--check` found stale: this run's inputs and include paths
+/// (the output flags are the caller's own, so they are left to it).
+fn regenerate_command(args: &Args) -> String {
+    let mut command = String::from("cargo run -p rpcnet-gen --");
+    for dir in &args.includes {
+        command.push_str(&format!(" -I {}", dir.display()));
+    }
+    for input in &args.inputs {
+        command.push_str(&format!(" {}", input.display()));
+    }
+    command
 }

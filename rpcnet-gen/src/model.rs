@@ -156,8 +156,11 @@ pub struct EnumValue {
 /// A service.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Service {
-    /// The trait name, also the protobuf service name.
+    /// The trait name (UpperCamel).
     pub name: String,
+    /// The protobuf service name, used in wire paths: the trait name for `.rpc.rs` input, the
+    /// name as written for `.proto` input (whose trait name is its UpperCamel form).
+    pub wire_name: String,
     /// The module its stubs live in (the name in lowercase).
     pub module: String,
     /// Doc comment lines.
@@ -177,9 +180,10 @@ pub struct Method {
     pub path_const: String,
     /// Doc comment lines.
     pub docs: Vec<String>,
-    /// Request message name.
+    /// Request message: its name, or for a nested `.proto` message its path relative to the
+    /// messages module (`outer::Inner`).
     pub request: String,
-    /// Response message name.
+    /// Response message, named like [`request`](Method::request).
     pub response: String,
     /// The client sends a stream.
     pub client_streaming: bool,
@@ -188,9 +192,14 @@ pub struct Method {
 }
 
 impl Schema {
-    /// The service's fully qualified protobuf name, `<package>.<Service>`.
+    /// The service's fully qualified protobuf name, `<package>.<Service>` (just `<Service>` for
+    /// a `.proto` file without a package).
     pub fn qualified_name(&self, service: &Service) -> String {
-        format!("{}.{}", self.package, service.name)
+        if self.package.is_empty() {
+            service.wire_name.clone()
+        } else {
+            format!("{}.{}", self.package, service.wire_name)
+        }
     }
 
     /// The wire path of a method, `/<package>.<Service>/<Method>`.

@@ -4,7 +4,9 @@
 //! `single_file` the same case's `expected_single_file/<stem>.rs`, included with `include!` as
 //! `rpcnet::include_stubs!` does; if generated code stops compiling (or stops matching the
 //! runtime API, or stops being valid inside `include!`), this test binary fails to build. The
-//! tests then touch a few items so the modules are used, and check the wire constants.
+//! tests then touch a few items so the modules are used, and check the wire constants. The
+//! `.proto` cases (`tests/golden/proto/<case>`) are compiled the same way, in `proto` and
+//! `proto_single_file`.
 
 #![allow(dead_code)]
 
@@ -51,6 +53,32 @@ mod single_file {
     pub mod unary { include!("golden/unary/expected_single_file/input.rs"); }
 }
 
+// The `.proto` cases, module layout: prost-build's messages beside our service modules.
+#[path = "golden/proto/all_kinds/expected/input/mod.rs"]
+#[rustfmt::skip]
+mod proto_all_kinds;
+#[path = "golden/proto/interop/expected/input/mod.rs"]
+#[rustfmt::skip]
+mod proto_interop;
+#[path = "golden/proto/multi_file/expected/input/mod.rs"]
+#[rustfmt::skip]
+mod proto_multi_file;
+
+/// The module-layout `.proto` cases under one name, as the tests below use them.
+mod proto {
+    pub(crate) use super::proto_all_kinds as all_kinds;
+    pub(crate) use super::proto_interop as interop;
+    pub(crate) use super::proto_multi_file as multi_file;
+}
+
+/// The `.proto` cases, single-file layout, included as `rpcnet::include_stubs!` does.
+#[rustfmt::skip]
+mod proto_single_file {
+    pub mod all_kinds { include!("golden/proto/all_kinds/expected_single_file/input.rs"); }
+    pub mod interop { include!("golden/proto/interop/expected_single_file/input.rs"); }
+    pub mod multi_file { include!("golden/proto/multi_file/expected_single_file/input.rs"); }
+}
+
 use prost::Message as _;
 
 /// Every valid case folder must be listed above, so none escapes compilation.
@@ -67,23 +95,106 @@ fn every_valid_case_is_compiled() {
         "streaming_kinds",
         "unary",
     ];
-    let mut found: Vec<String> = std::fs::read_dir("tests/golden")
+    assert_eq!(case_folders("tests/golden", "input.rpc.rs"), listed);
+    // The single-file modules above list the same cases.
+    assert_eq!(inline_modules("mod single_file {"), listed);
+
+    let listed_proto = ["all_kinds", "interop", "multi_file"];
+    assert_eq!(
+        case_folders("tests/golden/proto", "input.proto"),
+        listed_proto
+    );
+    assert_eq!(inline_modules("mod proto_single_file {"), listed_proto);
+}
+
+/// The folders of `dir` holding a file named `input`, sorted.
+fn case_folders(dir: &str, input: &str) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(dir)
         .map(|dir| {
             dir.filter_map(Result::ok)
-                .filter(|e| e.path().join("input.rpc.rs").is_file())
+                .filter(|e| e.path().join(input).is_file())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect()
         })
         .unwrap_or_default();
     found.sort();
-    assert_eq!(found, listed);
-    // The single-file modules above list the same cases.
-    let single: Vec<&str> = include_str!("compile_golden.rs")
+    found
+}
+
+/// The `pub mod` names inside the inline module of this file that opens with `opening`.
+fn inline_modules(opening: &str) -> Vec<&'static str> {
+    include_str!("compile_golden.rs")
         .lines()
+        .skip_while(|line| !line.starts_with(opening))
+        .skip(1)
+        .take_while(|line| !line.starts_with('}'))
         .filter_map(|line| line.trim().strip_prefix("pub mod "))
         .filter_map(|rest| rest.split_whitespace().next())
-        .collect();
-    assert_eq!(single, listed);
+        .collect()
+}
+
+#[test]
+fn proto_services_name_the_wire_as_written() {
+    use proto::interop::testservice;
+    assert_eq!(testservice::SERVICE_NAME, "grpc.testing.TestService");
+    assert_eq!(
+        testservice::FULL_DUPLEX_CALL_PATH,
+        "/grpc.testing.TestService/FullDuplexCall"
+    );
+    assert_eq!(
+        proto_single_file::interop::unimplementedservice::UNIMPLEMENTED_CALL_PATH,
+        "/grpc.testing.UnimplementedService/UnimplementedCall"
+    );
+    assert_eq!(
+        proto::all_kinds::calculator::RUNNING_SUM_PATH,
+        "/kinds.v1.Calculator/RunningSum"
+    );
+    assert_eq!(
+        proto::all_kinds::calculator::MATCH_PATH,
+        "/kinds.v1.Calculator/Match"
+    );
+    // The extra input's service shares the output with the input's two.
+    assert_eq!(
+        proto::multi_file::inventory::RESTOCK_PATH,
+        "/shop.Inventory/Restock"
+    );
+    assert_eq!(
+        proto::multi_file::healthcheck::CHECK_PATH,
+        "/shop.HealthCheck/Check"
+    );
+}
+
+#[test]
+fn proto_messages_are_prost_builds() {
+    use proto::all_kinds::{operand, total, Total};
+    // Imported files' messages sit beside the input's, and both layouts give the same types.
+    let request = proto::interop::SimpleRequest {
+        response_size: 7,
+        payload: Some(proto::interop::Payload {
+            body: vec![1, 2],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let back =
+        proto_single_file::interop::SimpleRequest::decode(request.encode_to_vec().as_slice())
+            .expect("decodes");
+    assert_eq!(back.response_size, 7);
+    let total = Total {
+        detail: Some(total::Detail::LastBatch(operand::Batch {
+            values: vec![1.5],
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    assert_eq!(
+        Total::decode(total.encode_to_vec().as_slice()).ok(),
+        Some(total)
+    );
+    assert_eq!(
+        proto::all_kinds::Mode::from_str_name("MODE_EXACT"),
+        Some(proto::all_kinds::Mode::Exact)
+    );
 }
 
 #[test]

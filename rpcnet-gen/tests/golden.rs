@@ -7,6 +7,13 @@
 //! in `expected_single_file/` (its `.proto` must equal the other layout's). Error cases
 //! live in `tests/golden/errors/<case>/`: `input.rpc.rs` and `expected.txt`.
 //!
+//! `.proto` input has the same two kinds. Valid cases live in `tests/golden/proto/<case>/`:
+//! `input.proto`, any other `*.proto` beside it (extra inputs, in name order), an optional
+//! `include/` directory (a second include path after the case folder), and `expected/` and
+//! `expected_single_file/` (no `.proto` is exported and no prost-build oracle is needed: the
+//! messages are prost-build's). Error cases live in `tests/golden/proto_errors/<case>/`:
+//! `input.proto`, any files it imports, and `expected.txt`.
+//!
 //! `UPDATE_GOLDEN=1 cargo test -p rpcnet-gen --test golden` rewrites the expected files. CI
 //! never sets it, so a stale golden file fails there with a diff.
 
@@ -17,17 +24,19 @@ use rpcnet_gen::{Config, Error, Generated, GeneratedFile, Layout};
 
 const GOLDEN: &str = "tests/golden";
 const ERRORS: &str = "tests/golden/errors";
+const PROTO: &str = "tests/golden/proto";
+const PROTO_ERRORS: &str = "tests/golden/proto_errors";
 
 fn update() -> bool {
     std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1")
 }
 
-/// Case folders under `dir` (those holding an `input.rpc.rs`), sorted.
-fn cases(dir: &str) -> Vec<String> {
+/// Case folders under `dir` (those holding a file named `input`), sorted.
+fn cases(dir: &str, input: &str) -> Vec<String> {
     let mut out: Vec<String> = fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot list {dir}: {e}"))
         .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.path().join("input.rpc.rs").is_file())
+        .filter(|entry| entry.path().join(input).is_file())
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .collect();
     out.sort();
@@ -95,23 +104,54 @@ fn valid_config(case: &str, layout: Layout) -> Config {
         Layout::SingleFile => "expected_single_file",
     };
     Config {
-        input: dir.join("input.rpc.rs"),
         out_dir: dir.join(rust),
         proto_out: dir.join("expected"),
-        package: None,
         layout,
+        ..Config::new(dir.join("input.rpc.rs"))
+    }
+}
+
+/// The config of a valid `.proto` case in `layout`: `input.proto` first, the other `.proto`
+/// files of the folder as extra inputs, the folder and its `include/` as include paths.
+fn proto_config(dir: &Path, layout: Layout) -> Config {
+    let rust = match layout {
+        Layout::Modules => "expected",
+        Layout::SingleFile => "expected_single_file",
+    };
+    let mut extra_inputs: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "proto"))
+                .filter(|p| !p.ends_with("input.proto"))
+                .collect()
+        })
+        .unwrap_or_default();
+    extra_inputs.sort();
+    let mut includes = vec![dir.to_path_buf()];
+    if dir.join("include").is_dir() {
+        includes.push(dir.join("include"));
+    }
+    Config {
+        extra_inputs,
+        includes,
+        out_dir: dir.join(rust),
+        proto_out: dir.join("unused"),
+        layout,
+        ..Config::new(dir.join("input.proto"))
     }
 }
 
 fn check_valid(case: &str, failures: &mut Vec<String>) {
-    let Some(modules) = check_layout(case, Layout::Modules, failures) else {
+    let Some(modules) = check_layout(case, &valid_config(case, Layout::Modules), failures) else {
         return;
     };
     let Some(proto) = proto_of(&modules) else {
         failures.push(format!("{case}: no .proto generated"));
         return;
     };
-    if let Some(single) = check_layout(case, Layout::SingleFile, failures) {
+    if let Some(single) = check_layout(case, &valid_config(case, Layout::SingleFile), failures) {
         if proto_of(&single) != Some(proto) {
             failures.push(format!("{case}: the .proto depends on the layout"));
         }
@@ -131,18 +171,40 @@ fn check_valid(case: &str, failures: &mut Vec<String>) {
     }
 }
 
-/// Generates `case` in `layout` (twice: the output must be deterministic), compares every file
-/// with its golden file, and checks that nothing else sits in the layout's Rust directory.
-fn check_layout(case: &str, layout: Layout, failures: &mut Vec<String>) -> Option<Generated> {
-    let config = valid_config(case, layout);
-    let generated = match rpcnet_gen::generate(&config) {
+/// Checks a valid `.proto` case in both layouts; the single-file output must suit `include!`.
+fn check_valid_proto(case: &str, failures: &mut Vec<String>) {
+    let dir = PathBuf::from(PROTO).join(case);
+    let name = format!("proto/{case}");
+    if let Some(modules) = check_layout(&name, &proto_config(&dir, Layout::Modules), failures) {
+        if let Some(proto) = proto_of(&modules) {
+            failures.push(format!(
+                "{}: .proto input exports a .proto",
+                proto.path.display()
+            ));
+        }
+    }
+    let single = proto_config(&dir, Layout::SingleFile);
+    if let Some(single) = check_layout(&name, &single, failures) {
+        for file in &single.files {
+            if let Some(problem) = include_problem(&file.contents) {
+                failures.push(format!("{}: {problem}", file.path.display()));
+            }
+        }
+    }
+}
+
+/// Generates `case` with `config` (twice: the output must be deterministic), compares every
+/// file with its golden file, and checks that nothing else sits in the layout's Rust directory.
+fn check_layout(case: &str, config: &Config, failures: &mut Vec<String>) -> Option<Generated> {
+    let layout = config.layout;
+    let generated = match rpcnet_gen::generate(config) {
         Ok(g) => g,
         Err(e) => {
             failures.push(format!("{case} ({layout:?}): generation failed:\n{e}"));
             return None;
         }
     };
-    match rpcnet_gen::generate(&config) {
+    match rpcnet_gen::generate(config) {
         Ok(again) if again == generated => {}
         _ => failures.push(format!(
             "{case} ({layout:?}): a second run gave different output"
@@ -223,8 +285,10 @@ fn prost_build_output(path: &Path, contents: &str) -> Result<String, String> {
     Ok(code)
 }
 
-fn check_error(case: &str, failures: &mut Vec<String>) {
-    let dir = PathBuf::from(ERRORS).join(case);
+/// Generates an error case (`input` in `root/case`) in both layouts and compares the rendered
+/// diagnostics with `expected.txt`.
+fn check_error(root: &str, case: &str, input: &str, failures: &mut Vec<String>) {
+    let dir = PathBuf::from(root).join(case);
     let work = match tempfile::tempdir() {
         Ok(w) => w,
         Err(e) => {
@@ -233,11 +297,9 @@ fn check_error(case: &str, failures: &mut Vec<String>) {
         }
     };
     let config = Config {
-        input: dir.join("input.rpc.rs"),
         out_dir: work.path().join("src"),
         proto_out: work.path().join("proto"),
-        package: None,
-        layout: Layout::Modules,
+        ..Config::new(dir.join(input))
     };
     let text = match rpcnet_gen::generate(&config) {
         Ok(_) => {
@@ -273,24 +335,38 @@ fn report(failures: Vec<String>) {
     );
 }
 
-#[test]
-fn valid_cases_match_golden_files() {
-    let cases: Vec<String> = cases(GOLDEN);
-    assert!(cases.len() >= 8, "only {} valid cases", cases.len());
+/// Runs `check` on every case folder of `dir` holding `input` (at least `min` of them) and
+/// reports all mismatches at once.
+fn run_cases(dir: &str, input: &str, min: usize, check: impl Fn(&str, &mut Vec<String>)) {
+    let cases = cases(dir, input);
+    assert!(cases.len() >= min, "only {} cases in {dir}", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
-        check_valid(case, &mut failures);
+        check(case, &mut failures);
     }
     report(failures);
 }
 
 #[test]
+fn valid_cases_match_golden_files() {
+    run_cases(GOLDEN, "input.rpc.rs", 8, check_valid);
+}
+
+#[test]
 fn error_cases_match_golden_files() {
-    let cases = cases(ERRORS);
-    assert!(cases.len() >= 15, "only {} error cases", cases.len());
-    let mut failures = Vec::new();
-    for case in &cases {
-        check_error(case, &mut failures);
-    }
-    report(failures);
+    run_cases(ERRORS, "input.rpc.rs", 15, |case, failures| {
+        check_error(ERRORS, case, "input.rpc.rs", failures)
+    });
+}
+
+#[test]
+fn valid_proto_cases_match_golden_files() {
+    run_cases(PROTO, "input.proto", 3, check_valid_proto);
+}
+
+#[test]
+fn proto_error_cases_match_golden_files() {
+    run_cases(PROTO_ERRORS, "input.proto", 6, |case, failures| {
+        check_error(PROTO_ERRORS, case, "input.proto", failures)
+    });
 }

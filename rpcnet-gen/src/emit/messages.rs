@@ -8,8 +8,9 @@ use crate::emit::doc_attrs;
 use crate::model::{self, FieldKind, Label, Schema, TypeDef, ValueType};
 use crate::names::rust_ident;
 
-/// The path prost's derives are told to use, so generated code needs only `rpcnet`.
-const PROST_PATH: &str = "rpcnet::codegen::prost";
+/// The path prost's derives are told to use, so generated code needs only `rpcnet` (for
+/// `.proto` input, prost-build's `prost_path`).
+pub const PROST_PATH: &str = "rpcnet::codegen::prost";
 
 /// Tokens of every message and enum (oneofs beside their message), in source order; the
 /// layout in `emit` decides which file they go in.

@@ -69,9 +69,14 @@ fn method_docs(m: &Method) -> TokenStream {
     doc_attrs(&[format!(" The `{}` RPC ({kind}).", m.wire_name)])
 }
 
-fn message(name: &str) -> TokenStream {
-    let ident = rust_ident(name);
-    quote!(super::#ident)
+/// A request or response type as seen from the service module: `super::Msg`, or
+/// `super::outer::Inner` for a nested `.proto` message (prost-build's path, whose segments may
+/// already be raw).
+fn message(path: &str) -> TokenStream {
+    let segments = path
+        .split("::")
+        .map(|segment| rust_ident(segment.strip_prefix("r#").unwrap_or(segment)));
+    quote!(super::#(#segments)::*)
 }
 
 fn server(service: &Service) -> TokenStream {
