@@ -68,6 +68,7 @@ pub const LATE: &str = "/rpctest.Tester/Late";
 /// Turns test functions `async fn name(transport: ClientTransport)` into two tests each,
 /// `http3::name` and `http2::name`, so a suite runs over both transports from one source and
 /// a failure names the transport it happened on.
+#[allow(unused_macros)] // Not every test binary runs over both transports.
 macro_rules! over_both_transports {
     ($($name:ident),+ $(,)?) => {
         mod http3 {
@@ -88,6 +89,7 @@ macro_rules! over_both_transports {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use over_both_transports;
 
 /// The transport a client of `mode` ends up on when it names one (not `Auto`).
@@ -754,8 +756,8 @@ impl RawClient {
         }
     }
 
-    /// HTTP/2 only: starts a POST with one DATA frame and without the end of stream, then
-    /// resets the stream with RST_STREAM CANCEL after `after`, as a client that gives up.
+    /// HTTP/2 only: sends a POST with one DATA frame (ending the request stream), then resets
+    /// the stream with RST_STREAM CANCEL after `after`, as a client that gives up waiting.
     pub async fn call_then_cancel(&mut self, path: &str, message: Bytes, after: Duration) {
         let RawInner::H2 { send_request } = &mut self.inner else {
             panic!("call_then_cancel is an HTTP/2 test");
@@ -768,7 +770,7 @@ impl RawClient {
             .expect("request");
         let mut sender = send_request.clone().ready().await.expect("h2 ready");
         let (_response, mut stream) = sender.send_request(request, false).expect("send request");
-        stream.send_data(message, false).expect("send data");
+        stream.send_data(message, true).expect("send data");
         tokio::time::sleep(after).await;
         stream.send_reset(h2::Reason::CANCEL);
     }
