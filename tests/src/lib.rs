@@ -11,6 +11,8 @@
 //! - Every `EchoRequest` is recorded as the server decoded it, so a test can compare what a
 //!   foreign client encoded with the Rust values it meant.
 
+pub mod python;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
