@@ -204,6 +204,20 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Starts `python <script> <args>` (the script in [`PYTHON_DIR`]) with stdout and stderr piped,
+/// killed if its handle is dropped; panics if it cannot start.
+fn spawn(python: &Path, script: &str, args: &[&str], stdin: Stdio) -> Child {
+    tokio::process::Command::new(python)
+        .arg(Path::new(PYTHON_DIR).join(script))
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {} {script}: {e}", python.display()))
+}
+
 /// A Python server peer: started with piped stdin, bound once it printed `listening <addr>`,
 /// stopped by closing its stdin and killed when dropped.
 pub struct PythonServer {
@@ -216,15 +230,7 @@ pub struct PythonServer {
 impl PythonServer {
     /// Starts `python <script> <args>` (the script in [`PYTHON_DIR`]) and waits for its address.
     pub async fn start(python: &Path, script: &str, args: &[&str]) -> PythonServer {
-        let mut child = tokio::process::Command::new(python)
-            .arg(Path::new(PYTHON_DIR).join(script))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} {script}: {e}", python.display()));
+        let mut child = spawn(python, script, args, Stdio::piped());
         let stdin = child.stdin.take();
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
@@ -309,15 +315,7 @@ pub async fn run_script(
     args: &[&str],
     timeout: Duration,
 ) -> ScriptRun {
-    let child = tokio::process::Command::new(python)
-        .arg(Path::new(PYTHON_DIR).join(script))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {} {script}: {e}", python.display()));
+    let child = spawn(python, script, args, Stdio::null());
     let output = tokio::time::timeout(timeout, child.wait_with_output())
         .await
         .unwrap_or_else(|_| panic!("{script} did not finish within {timeout:?}"))

@@ -1,4 +1,4 @@
-"""A grpcio (gRPC C-core, HTTP/2 over TLS) grpc.testing.TestService server with the official semantics.
+"""A grpcio (gRPC C-core, HTTP/2, TLS) grpc.testing.TestService server with the official semantics.
 
 Usage:
 
@@ -66,10 +66,14 @@ class TestService:
             code = CODES.get(echo.code, grpc.StatusCode.UNKNOWN)
             await context.abort(code, echo.message, context.trailing_metadata())
 
-    async def payload(self, response_type: int, size: int, context: grpc.aio.ServicerContext) -> Any:
+    async def payload(
+        self, response_type: int, size: int, context: grpc.aio.ServicerContext
+    ) -> Any:
         """`size` zero bytes of `response_type`, or INVALID_ARGUMENT for what we cannot send."""
         if response_type != self.m.COMPRESSABLE:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unsupported response_type {response_type}")
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"unsupported response_type {response_type}"
+            )
         if size < 0:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"negative size {size}")
         return self.m.Payload(type=self.m.COMPRESSABLE, body=bytes(size))
@@ -167,7 +171,9 @@ async def serve(args: argparse.Namespace, modules: list[Any]) -> None:
     server.add_generic_rpc_handlers((handlers(TestService(empty, messages), test),))
     key = Path(args.key).read_bytes()
     cert = Path(args.cert).read_bytes()
-    port = server.add_secure_port(f"{args.host}:{args.port}", grpc.ssl_server_credentials([(key, cert)]))
+    port = server.add_secure_port(
+        f"{args.host}:{args.port}", grpc.ssl_server_credentials([(key, cert)])
+    )
     if port == 0:
         raise SystemExit(f"cannot bind {args.host}:{args.port}")
     await server.start()
@@ -181,7 +187,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
     parser.add_argument("--port", type=int, default=0, help="port to bind (0: any free one)")
-    parser.add_argument("--cert", default=str(CERTS_DIR / "server.pem"), help="PEM certificate chain")
+    parser.add_argument(
+        "--cert", default=str(CERTS_DIR / "server.pem"), help="PEM certificate chain"
+    )
     parser.add_argument("--key", default=str(CERTS_DIR / "server.key"), help="PEM private key")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rpcnet-interop-") as out_dir:

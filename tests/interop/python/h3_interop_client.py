@@ -138,7 +138,9 @@ class H3Call:
 
     def handle(self, event: Any) -> None:
         if isinstance(event, HeadersReceived):
-            text = {n.decode("ascii", "replace"): v.decode("utf-8", "replace") for n, v in event.headers}
+            text = {
+                n.decode("ascii", "replace"): v.decode("utf-8", "replace") for n, v in event.headers
+            }
             if self.http_status is None:
                 self.http_status = int(text.get(":status", "0"))
                 if "grpc-status" in text:
@@ -160,10 +162,14 @@ class H3Call:
         elif isinstance(event, StreamReset):
             raise CallFailed(f"stream reset by the server with code {event.error_code:#x}")
         elif isinstance(event, ConnectionTerminated):
-            raise CallFailed(f"connection closed: code {event.error_code:#x} {event.reason_phrase!r}")
+            raise CallFailed(
+                f"connection closed: code {event.error_code:#x} {event.reason_phrase!r}"
+            )
         if getattr(event, "stream_ended", False) and self.outcome is None:
             if self.deframer.buffer:
-                raise CallFailed(f"the stream ended inside a message ({len(self.deframer.buffer)} bytes left)")
+                raise CallFailed(
+                    f"the stream ended inside a message ({len(self.deframer.buffer)} bytes left)"
+                )
             code, details, _ = grpc_status(self.status_headers, self.http_status)
             self.outcome = Status(code, details, self.initial, self.trailing)
             self.client.queues.pop(self.stream_id, None)

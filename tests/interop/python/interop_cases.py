@@ -117,10 +117,15 @@ class Cases:
         return self.m.Payload(type=self.m.COMPRESSABLE, body=bytes(size))
 
     def check_payload(self, payload: Any, size: int, what: str) -> None:
-        check(len(payload.body) == size, f"{what}: payload body is {len(payload.body)} bytes, not {size}")
+        check(
+            len(payload.body) == size,
+            f"{what}: payload body is {len(payload.body)} bytes, not {size}",
+        )
         check(payload.body == bytes(size), f"{what}: payload body is not all zeros")
 
-    def check_status(self, status: Status, code: int, what: str, details: str | None = None) -> None:
+    def check_status(
+        self, status: Status, code: int, what: str, details: str | None = None
+    ) -> None:
         check(
             status.code == code,
             f"{what}: status {status.code} ({status.details!r}), expected {code}",
@@ -169,7 +174,9 @@ class Cases:
         return f"sent {LARGE_REQUEST} bytes, got {LARGE_RESPONSE}"
 
     async def client_streaming(self) -> str:
-        requests = [self.m.StreamingInputCallRequest(payload=self.payload(n)) for n in STREAM_REQUESTS]
+        requests = [
+            self.m.StreamingInputCallRequest(payload=self.payload(n)) for n in STREAM_REQUESTS
+        ]
         replies, status = await self.call(
             "StreamingInputCall", requests, self.m.StreamingInputCallResponse
         )
@@ -207,7 +214,9 @@ class Cases:
             reply = await call.recv()
             if reply is None:
                 status = await call.status()
-                raise CaseFailed(f"no reply to request {index}: status {status.code} {status.details!r}")
+                raise CaseFailed(
+                    f"no reply to request {index}: status {status.code} {status.details!r}"
+                )
             self.check_payload(reply.payload, back, f"reply {index}")
         await call.close_send()
         extra = await call.recv()
@@ -222,7 +231,10 @@ class Cases:
         return "no requests, no replies, OK"
 
     async def custom_metadata(self) -> str:
-        metadata = [(ECHO_INITIAL_KEY, ECHO_INITIAL_VALUE), (ECHO_TRAILING_KEY, ECHO_TRAILING_VALUE)]
+        metadata = [
+            (ECHO_INITIAL_KEY, ECHO_INITIAL_VALUE),
+            (ECHO_TRAILING_KEY, ECHO_TRAILING_VALUE),
+        ]
         unary = self.m.SimpleRequest(
             response_type=self.m.COMPRESSABLE,
             response_size=LARGE_RESPONSE,
@@ -258,7 +270,13 @@ class Cases:
     async def echo_status(self, message: str, duplex: bool) -> None:
         """UnaryCall (and FullDuplexCall if `duplex`) asked to end with UNKNOWN and `message`."""
         status_request = self.m.EchoStatus(code=UNKNOWN, message=message)
-        calls = [("UnaryCall", self.m.SimpleRequest(response_status=status_request), self.m.SimpleResponse)]
+        calls = [
+            (
+                "UnaryCall",
+                self.m.SimpleRequest(response_status=status_request),
+                self.m.SimpleResponse,
+            )
+        ]
         if duplex:
             request = self.m.StreamingOutputCallRequest(response_status=status_request)
             calls.append(("FullDuplexCall", request, self.m.StreamingOutputCallResponse))
@@ -361,7 +379,14 @@ async def run_cases(cases: Cases, names: list[str], case_timeout: float) -> bool
         except Exception as error:  # A transport error fails this case, not the whole run.
             ok, detail = False, f"{type(error).__name__}: {error}"
         all_ok &= ok
-        emit({"case": name, "ok": ok, "detail": detail, "seconds": round(time.monotonic() - started, 3)})
+        emit(
+            {
+                "case": name,
+                "ok": ok,
+                "detail": detail,
+                "seconds": round(time.monotonic() - started, 3),
+            }
+        )
     return all_ok
 
 
@@ -380,13 +405,17 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="server address to connect to")
     p.add_argument("--port", type=int, required=True, help="server port")
     p.add_argument("--server-name", default="localhost", help="TLS server name (and :authority)")
-    p.add_argument("--ca", default=str(CERTS_DIR / "ca.pem"), help="PEM CA of the server certificate")
+    p.add_argument(
+        "--ca", default=str(CERTS_DIR / "ca.pem"), help="PEM CA of the server certificate"
+    )
     p.add_argument("--cases", type=case_list, default=CASE_NAMES, help="comma-separated, or all")
     p.add_argument("--case-timeout", type=float, default=30.0, help="seconds per case")
     return p
 
 
-TransportFactory = Callable[[argparse.Namespace], Awaitable[tuple[Transport, Callable[[], Awaitable[None]]]]]
+TransportFactory = Callable[
+    [argparse.Namespace], Awaitable[tuple[Transport, Callable[[], Awaitable[None]]]]
+]
 
 
 def main(description: str, make_transport: TransportFactory) -> int:

@@ -39,6 +39,8 @@ def compile_protos(proto_dir: Path, files: list[str], out_dir: Path) -> list[Any
         )
     sys.path.insert(0, str(out_dir))
     return [
-        importlib.import_module(name.removesuffix(".proto").replace("-", "_").replace("/", ".") + "_pb2")
+        importlib.import_module(
+            name.removesuffix(".proto").replace("-", "_").replace("/", ".") + "_pb2"
+        )
         for name in files
     ]
