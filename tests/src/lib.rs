@@ -13,6 +13,7 @@
 //!
 //! [`python`] prepares the Python peers' interpreter and runs them as bounded child processes.
 
+pub mod interop;
 pub mod python;
 
 use std::net::SocketAddr;

@@ -207,30 +207,50 @@ fn tail(path: &Path, lines: usize) -> String {
 /// Starts `python <script> <args>` (the script in [`PYTHON_DIR`]) with stdout and stderr piped,
 /// killed if its handle is dropped; panics if it cannot start.
 fn spawn(python: &Path, script: &str, args: &[&str], stdin: Stdio) -> Child {
-    tokio::process::Command::new(python)
-        .arg(Path::new(PYTHON_DIR).join(script))
-        .args(args)
+    let mut command = tokio::process::Command::new(python);
+    command.arg(Path::new(PYTHON_DIR).join(script)).args(args);
+    spawn_command(command, script, stdin)
+}
+
+/// Starts `command` with stdout and stderr piped, killed if its handle is dropped; panics
+/// (naming it `name`) if it cannot start.
+fn spawn_command(mut command: tokio::process::Command, name: &str, stdin: Stdio) -> Child {
+    command
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {} {script}: {e}", python.display()))
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"))
 }
 
-/// A Python server peer: started with piped stdin, bound once it printed `listening <addr>`,
-/// stopped by closing its stdin and killed when dropped.
-pub struct PythonServer {
+/// A server peer in its own process (a Python script, or a binary such as `interop_server`):
+/// started with piped stdin, bound once it printed `listening <addr>`, stopped by closing its
+/// stdin and killed when dropped.
+pub struct PeerServer {
     child: Child,
     stdin: Option<ChildStdin>,
     stderr: Arc<Mutex<String>>,
     addr: String,
 }
 
-impl PythonServer {
+impl PeerServer {
     /// Starts `python <script> <args>` (the script in [`PYTHON_DIR`]) and waits for its address.
-    pub async fn start(python: &Path, script: &str, args: &[&str]) -> PythonServer {
-        let mut child = spawn(python, script, args, Stdio::piped());
+    pub async fn start(python: &Path, script: &str, args: &[&str]) -> PeerServer {
+        let child = spawn(python, script, args, Stdio::piped());
+        PeerServer::wait_for_address(child, script).await
+    }
+
+    /// Starts the binary `program` with `args` and waits for its address.
+    pub async fn start_program(program: &Path, args: &[&str]) -> PeerServer {
+        let name = program.display().to_string();
+        let mut command = tokio::process::Command::new(program);
+        command.args(args);
+        let child = spawn_command(command, &name, Stdio::piped());
+        PeerServer::wait_for_address(child, &name).await
+    }
+
+    async fn wait_for_address(mut child: Child, script: &str) -> PeerServer {
         let stdin = child.stdin.take();
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
@@ -248,7 +268,7 @@ impl PythonServer {
         let first = tokio::time::timeout(SERVER_START_TIMEOUT, lines.next_line()).await;
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let mut server = PythonServer {
+        let mut server = PeerServer {
             child,
             stdin,
             stderr,

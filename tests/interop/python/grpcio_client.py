@@ -5,9 +5,13 @@ Usage (every case unless --cases names some; see interop_cases.py for the output
     python grpcio_client.py --host 127.0.0.1 --port PORT [--server-name localhost]
         [--ca certs/ca.pem] [--cases empty_unary,large_unary]
 
-Every call goes through grpc.aio's stream-stream API, whatever the method's kind: on the wire a
-gRPC call is the same HEADERS, length-prefixed DATA and trailers for all four kinds, and one
-code path lets each case send, half-close, read and cancel exactly when the case says.
+Calls to streaming methods go through grpc.aio's stream-stream API (on the wire a gRPC call is the
+same HEADERS, length-prefixed DATA and trailers for all four kinds), so each case sends,
+half-closes, reads and cancels exactly when it says. Calls to unary methods go through the
+unary-unary API, as the official interop client makes them: grpc-core sends the request and the
+half-close in one batch there, while a stream-stream write that races a server's early
+Trailers-Only answer (UNIMPLEMENTED for an unknown service) makes grpc-core report the failed
+write's INTERNAL instead of the status it received.
 """
 
 from __future__ import annotations
@@ -66,6 +70,56 @@ class GrpcioCall:
         )
 
 
+class GrpcioUnaryCall:
+    """One grpc.aio unary-unary call behind the `interop_cases.Call` interface: the request
+    is kept until the half-close, which starts the call."""
+
+    def __init__(self, method: grpc.aio.UnaryUnaryMultiCallable, metadata: Any, timeout: Any):
+        self.method = method
+        self.metadata = metadata
+        self.timeout = timeout
+        self.request: Any = None
+        self.call: grpc.aio.UnaryUnaryCall | None = None
+        self.replied = False
+
+    async def send(self, message: Any) -> None:
+        if self.request is not None:
+            raise interop_cases.CaseFailed("a second request on a unary method")
+        self.request = message
+
+    async def close_send(self) -> None:
+        if self.call is None:
+            self.call = self.method(self.request, metadata=self.metadata, timeout=self.timeout)
+
+    async def recv(self) -> Any | None:
+        await self.close_send()
+        if self.replied:
+            return None
+        self.replied = True
+        try:
+            return await self.call
+        except grpc.aio.AioRpcError:
+            return None
+
+    def cancel(self) -> None:
+        if self.call is not None:
+            self.call.cancel()
+
+    async def status(self) -> Status:
+        await self.close_send()
+        code = await self.call.code()
+        return Status(
+            code=code.value[0],
+            details=await self.call.details() or "",
+            initial=list(await self.call.initial_metadata() or []),
+            trailing=list(await self.call.trailing_metadata() or []),
+        )
+
+
+# The unary methods of grpc.testing (the cases call nothing else unary).
+UNARY_METHODS = {"EmptyCall", "UnaryCall", "CacheableUnaryCall", "UnimplementedCall"}
+
+
 class GrpcioTransport:
     """Calls on one grpc.aio secure channel."""
 
@@ -78,7 +132,14 @@ class GrpcioTransport:
         response_class: Any,
         metadata: list[tuple[str, Any]] | None = None,
         timeout: float | None = None,
-    ) -> GrpcioCall:
+    ) -> GrpcioCall | GrpcioUnaryCall:
+        if path.rsplit("/", 1)[-1] in UNARY_METHODS:
+            unary = self.channel.unary_unary(
+                path,
+                request_serializer=lambda message: message.SerializeToString(),
+                response_deserializer=response_class.FromString,
+            )
+            return GrpcioUnaryCall(unary, tuple(metadata or ()), timeout)
         method = self.channel.stream_stream(
             path,
             request_serializer=lambda message: message.SerializeToString(),
