@@ -66,9 +66,7 @@ impl Kind {
             Kind::Director => "director",
         }
     }
-}
 
-impl Kind {
     /// The transport an rpcnet client of this kind asks for (`None` for the other peers).
     pub fn rpcnet_transport(self) -> Option<rpcnet::ClientTransport> {
         match self {

@@ -285,9 +285,7 @@ impl Report {
             };
             let floor = KEEP_FRACTION * kept;
             goals.push(goal(
-                &format!(
-                    "HTTP/3 keeps its ratio to tonic: {name} (was {kept:.2}x at {KEPT_AT})"
-                ),
+                &format!("HTTP/3 keeps its ratio to tonic: {name} (was {kept:.2}x at {KEPT_AT})"),
                 &format!(">= {floor:.2}x"),
                 measured,
                 |v| v >= floor,
@@ -922,6 +920,23 @@ mod tests {
         assert!(
             idle.failed,
             "a run in which no call completed measured nothing"
+        );
+    }
+
+    #[test]
+    fn an_auto_case_reports_where_its_rounds_started_and_ended() {
+        let mut auto = CaseReport::new(7, "c=16", Kind::RpcnetAuto, Mode::Unary, 64, 16, 1);
+        for (start, end, opened) in [("HTTP/3", "HTTP/3", 1), ("HTTP/2", "HTTP/3", 2)] {
+            let mut run = ok(100, 0).unwrap();
+            run.transport_start = Some(start.to_string());
+            run.transport_end = Some(end.to_string());
+            run.connections_opened = Some(opened);
+            auto.push(Ok(run));
+        }
+        assert_eq!(
+            transports_of(&auto),
+            "rpcnet-auto: started on HTTP/3 in 1 and on HTTP/2 in 1 of 2 rounds; ended on \
+             HTTP/3 in 2 of 2; more than one connection in 1"
         );
     }
 
