@@ -298,6 +298,7 @@ impl Inference for Director {
             stream.id = stream_id,
             connection.id = %connection_id,
             prompt = %first.prompt,
+            transport = %ctx.transport(),
             "client opened stream"
         );
         let (events, outgoing) = rpcnet::channel(EVENT_QUEUE);
