@@ -21,6 +21,9 @@ struct Args {
     /// Interval at which workers must send heartbeats; three missed ones remove a worker.
     #[arg(long, env = "CONNECTION_SWAP_HEARTBEAT_MS", default_value = "500", value_parser = connection_swap::config::parse_millis)]
     heartbeat: std::time::Duration,
+    /// Most connections one IP address may hold at once.
+    #[arg(long, env = "CONNECTION_SWAP_MAX_CONNECTIONS_PER_PEER", default_value_t = DirectorConfig::DEFAULT_MAX_CONNECTIONS_PER_PEER)]
+    max_connections_per_peer: usize,
 }
 
 #[tokio::main]
@@ -29,5 +32,6 @@ async fn main() -> anyhow::Result<()> {
     connection_swap::logging::init();
     let mut config = DirectorConfig::new(args.addr, CertPaths::new(args.certs));
     config.heartbeat_interval = args.heartbeat;
+    config.max_connections_per_peer = args.max_connections_per_peer;
     director::run(config).await
 }
