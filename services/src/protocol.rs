@@ -48,6 +48,23 @@ pub fn next<S: Stream + Unpin>(stream: &mut S) -> impl Future<Output = Option<S:
     std::future::poll_fn(move |cx| Pin::new(&mut *stream).poll_next(cx))
 }
 
+/// The highest sequence number a generation may reach (2^32 - 1, about 136 years of tokens at
+/// one a second). Resume positions above it are refused, so that no sequence arithmetic on a
+/// number a peer sent can overflow.
+pub const MAX_SEQUENCE: u64 = u32::MAX as u64;
+
+/// The first sequence number due after `resume_after`, or INVALID_ARGUMENT naming the limit
+/// when the position is out of range (a peer's number is never added to unchecked).
+pub fn first_sequence_after(resume_after: u64) -> Result<u64, Status> {
+    match resume_after.checked_add(1) {
+        Some(first) if first <= MAX_SEQUENCE => Ok(first),
+        _ => Err(Status::invalid_argument(format!(
+            "resume_after {resume_after} is out of range: the largest sequence number is \
+             {MAX_SEQUENCE}"
+        ))),
+    }
+}
+
 /// The suffix of the status message a worker ends a stream with when it simulates a failure.
 const SIMULATED_FAILURE: &str = "simulated failure";
 
@@ -110,6 +127,23 @@ mod tests {
         assert_eq!(judge_worker_status(&lost), WorkerVerdict::Gone);
         let cancelled = Status::cancelled("worker-a simulated failure");
         assert_eq!(judge_worker_status(&cancelled), WorkerVerdict::Gone);
+    }
+
+    #[test]
+    fn resume_positions_are_checked() {
+        assert_eq!(first_sequence_after(0).ok(), Some(1));
+        assert_eq!(
+            first_sequence_after(MAX_SEQUENCE - 1).ok(),
+            Some(MAX_SEQUENCE)
+        );
+        for bad in [MAX_SEQUENCE, u64::MAX - 1, u64::MAX] {
+            let status = first_sequence_after(bad).err();
+            assert_eq!(
+                status.as_ref().map(Status::code),
+                Some(Code::InvalidArgument)
+            );
+            assert!(status.is_some_and(|s| s.message().contains(&MAX_SEQUENCE.to_string())));
+        }
     }
 
     #[test]

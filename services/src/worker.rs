@@ -26,8 +26,9 @@ use crate::protocol::directorregistry::DirectorRegistryClient;
 use crate::protocol::next;
 use crate::protocol::workerstream::{WorkerStream, WorkerStreamServer};
 use crate::protocol::{
-    frame, recovering, simulated_failure, Connected, FrameKind, HeartbeatRequest, RegisterRequest,
-    SetAvailabilityRequest, WorkerAssignment, WorkerFrame, WorkerToken,
+    first_sequence_after, frame, recovering, simulated_failure, Connected, FrameKind,
+    HeartbeatRequest, RegisterRequest, SetAvailabilityRequest, WorkerAssignment, WorkerFrame,
+    WorkerToken, MAX_SEQUENCE,
 };
 use crate::shutdown;
 use crate::tokens::token_text;
@@ -407,6 +408,16 @@ impl WorkerStream for StreamService {
             );
             return Err(recovering(label));
         }
+        let first = first_sequence_after(assignment.resume_after).inspect_err(|status| {
+            warn!(
+                target: "worker",
+                worker = %label,
+                stream.id = assignment.stream_id,
+                connection.id = %assignment.connection_id,
+                err = %status.message(),
+                "refusing handoff: invalid resume position"
+            );
+        })?;
         info!(
             target: "worker",
             worker = %label,
@@ -420,6 +431,7 @@ impl WorkerStream for StreamService {
         tokio::spawn(produce(
             Arc::clone(&self.state),
             assignment,
+            first,
             from_director,
             frames,
         ));
@@ -443,11 +455,13 @@ impl Drop for ActiveStream<'_> {
     }
 }
 
-/// Serves one assigned stream: a `[connected]` frame, then tokens from `resume_after + 1` at
-/// the configured pace, until the director closes its side, or the simulated failure.
+/// Serves one assigned stream: a `[connected]` frame, then tokens from `first` (the checked
+/// `resume_after + 1`) at the configured pace, until the director closes its side, the
+/// simulated failure, or the last sequence number there is.
 async fn produce(
     state: Arc<WorkerState>,
     assignment: WorkerAssignment,
+    first: u64,
     mut from_director: Streaming<WorkerAssignment>,
     frames: StreamSender<Result<WorkerFrame, Status>>,
 ) {
@@ -464,7 +478,7 @@ async fn produce(
     }
     let fail_at = Instant::now() + state.failure_after;
     let mut next_token = Instant::now();
-    let mut sequence = assignment.resume_after + 1;
+    let mut sequence = first;
     loop {
         tokio::select! {
             biased;
@@ -533,7 +547,17 @@ async fn produce(
                 if frames.send(Ok(token)).await.is_err() {
                     return;
                 }
-                sequence += 1;
+                sequence = match sequence.checked_add(1).filter(|s| *s <= MAX_SEQUENCE) {
+                    Some(next) => next,
+                    None => {
+                        let _ = frames
+                            .send(Err(Status::out_of_range(format!(
+                                "the generation reached the last sequence number, {MAX_SEQUENCE}"
+                            ))))
+                            .await;
+                        return;
+                    }
+                };
                 next_token += state.token_interval;
             }
         }

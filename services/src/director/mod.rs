@@ -22,7 +22,6 @@ use tracing::{debug, error, info, warn};
 use crate::certs::{CertPaths, SERVER_NAME, WORKER_COMMON_NAME};
 use crate::protocol::directorregistry::{DirectorRegistry, DirectorRegistryServer};
 use crate::protocol::inference::{Inference, InferenceServer};
-use crate::protocol::next;
 use crate::protocol::workerstream::WorkerStreamClient;
 use crate::protocol::{
     self, event, frame_kind, EventKind, FrameKind, GenerateEvent, GenerateRequest,
@@ -30,6 +29,7 @@ use crate::protocol::{
     SetAvailabilityResponse, StreamAssigned, Token, WorkerAssignment, WorkerFailed, WorkerFrame,
     WorkerVerdict,
 };
+use crate::protocol::{first_sequence_after, next};
 use crate::shutdown;
 
 /// Director settings; [`DirectorConfig::new`] fills in the timing defaults.
@@ -300,6 +300,15 @@ impl Inference for Director {
             prompt = %first.prompt,
             "client opened stream"
         );
+        if let Err(status) = first_sequence_after(first.resume_after) {
+            warn!(
+                stream.id = stream_id,
+                connection.id = %connection_id,
+                err = %status.message(),
+                "refusing stream: invalid resume position"
+            );
+            return Err(status);
+        }
         let (events, outgoing) = rpcnet::channel(EVENT_QUEUE);
         let session = Session {
             pool: Arc::clone(&self.pool),
@@ -405,6 +414,16 @@ impl Session {
                         info!(stream.id = self.stream_id, connection.id = %self.connection_id, "client closed stream");
                         return;
                     };
+                    if let Err(status) = first_sequence_after(retry.resume_after) {
+                        warn!(
+                            stream.id = self.stream_id,
+                            connection.id = %self.connection_id,
+                            err = %status.message(),
+                            "ending stream: invalid resume position"
+                        );
+                        let _ = self.events.send(Err(status)).await;
+                        return;
+                    }
                     if retry.resume_after != self.resume_after {
                         warn!(
                             stream.id = self.stream_id,
@@ -537,7 +556,14 @@ impl Session {
             }
             Some(FrameKind::Token(token)) => {
                 *accepted = true;
-                let expected = self.resume_after + 1;
+                // `resume_after` was validated, or is a sequence the director forwarded; the
+                // check still guards the arithmetic, as the worker's numbers come from afar.
+                let Some(expected) = self.resume_after.checked_add(1) else {
+                    return Err(RelayError::Worker(Status::out_of_range(format!(
+                        "{} went past the last sequence number",
+                        worker.label
+                    ))));
+                };
                 if token.sequence < expected {
                     debug!(
                         stream.id = self.stream_id,
