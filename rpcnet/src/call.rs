@@ -85,6 +85,44 @@ impl<T> From<T> for Request<T> {
     }
 }
 
+/// What a client-streaming or bidirectional call accepts: a stream of messages, or a
+/// [`Request`] wrapping one (to send metadata or a timeout with it). Generated clients take
+/// `impl IntoStreamingRequest<Message = M>`, so both `client.call(stream)` and
+/// `client.call(Request::new(stream).with_timeout(..))` infer without annotations.
+pub trait IntoStreamingRequest {
+    /// The message type of the stream.
+    type Message;
+    /// The stream itself.
+    type Stream: futures_core::Stream<Item = Self::Message> + Send + 'static;
+
+    /// The request, with no metadata if `self` is a bare stream.
+    fn into_streaming_request(self) -> Request<Self::Stream>;
+}
+
+impl<S> IntoStreamingRequest for S
+where
+    S: futures_core::Stream + Send + 'static,
+{
+    type Message = S::Item;
+    type Stream = S;
+
+    fn into_streaming_request(self) -> Request<S> {
+        Request::new(self)
+    }
+}
+
+impl<S> IntoStreamingRequest for Request<S>
+where
+    S: futures_core::Stream + Send + 'static,
+{
+    type Message = S::Item;
+    type Stream = S;
+
+    fn into_streaming_request(self) -> Request<S> {
+        self
+    }
+}
+
 /// What a server answers: a message (or stream) with custom response metadata (sent as
 /// response headers) and trailing metadata (sent in the trailers, with the OK status).
 #[derive(Debug)]

@@ -10,8 +10,8 @@ pub use prost;
 
 pub use crate::server::BoxFuture;
 pub use crate::{
-    Client, ClientConfig, Code, Error, Request, RequestContext, Response, ResponseStream,
-    ServerCall, Service, Status, Streaming,
+    Client, ClientConfig, Code, Error, IntoStreamingRequest, Request, RequestContext, Response,
+    ResponseStream, ServerCall, Service, Status, Streaming,
 };
 
 /// Serves a unary call with `handler`.

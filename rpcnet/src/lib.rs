@@ -21,7 +21,7 @@ pub mod timeout;
 pub mod tls;
 mod transport;
 
-pub use call::{Request, Response};
+pub use call::{IntoStreamingRequest, Request, Response};
 pub use client::{Client, ClientConfig, ClientTransport};
 pub use context::{ConnectionId, PeerIdentity, RequestContext};
 pub use error::Error;

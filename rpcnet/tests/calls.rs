@@ -1,5 +1,6 @@
-//! Round trips of the four call kinds over loopback QUIC, message framing independent of DATA
-//! frames, metadata in both directions, and many concurrent calls on one connection.
+//! Round trips of the four call kinds, message framing independent of DATA frames, metadata
+//! in both directions, and many concurrent calls on one connection; every test runs over
+//! HTTP/3 (`http3::`) and HTTP/2 (`http2::`).
 
 mod common;
 
@@ -8,13 +9,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use futures_util::StreamExt;
-use rpcnet::{Code, Request};
+use rpcnet::{ClientTransport, Code, Request};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unary_round_trip() {
+async fn unary_round_trip(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(20, async {
-        let client = server.client().await;
+        let client = server.client(transport).await;
         let request = Echo {
             id: 42,
             text: "hello".into(),
@@ -49,11 +49,10 @@ async fn unary_round_trip() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_streaming_round_trip() {
+async fn server_streaming_round_trip(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(20, async {
-        let client = server.client().await;
+        let client = server.client(transport).await;
         let request = Echo {
             count: 25,
             payload: vec![1, 2, 3],
@@ -86,11 +85,10 @@ async fn server_streaming_round_trip() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_streaming_round_trip_with_coalesced_frames() {
+async fn client_streaming_round_trip_with_coalesced_frames(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(20, async {
-        let client = server.client().await;
+        let client = server.client(transport).await;
 
         // All 50 messages are ready at once, so the uploader packs them into one DATA frame:
         // the server must split several messages out of one frame.
@@ -163,11 +161,10 @@ async fn client_streaming_round_trip_with_coalesced_frames() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bidi_streaming_round_trip_interleaved() {
+async fn bidi_streaming_round_trip_interleaved(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(20, async {
-        let client = server.client().await;
+        let client = server.client(transport).await;
         // Requests are fed one at a time and each answer is awaited before the next request:
         // proves true interleaving rather than upload-then-download.
         let (tx, rx) = tokio::sync::mpsc::channel::<Echo>(1);
@@ -202,11 +199,10 @@ async fn bidi_streaming_round_trip_interleaved() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn raw_message_split_over_several_data_frames() {
+async fn raw_message_split_over_several_data_frames(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(20, async {
-        let mut raw = RawClient::connect(server.addr).await;
+        let mut raw = RawClient::connect(server.addr, transport).await;
         let message = Echo {
             id: 7,
             text: "split".into(),
@@ -237,11 +233,10 @@ async fn raw_message_split_over_several_data_frames() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn raw_several_messages_in_one_data_frame() {
+async fn raw_several_messages_in_one_data_frame(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(20, async {
-        let mut raw = RawClient::connect(server.addr).await;
+        let mut raw = RawClient::connect(server.addr, transport).await;
         let mut body = Vec::new();
         for text in ["a", "bb", "ccc"] {
             body.extend_from_slice(&frame(&Echo {
@@ -280,11 +275,10 @@ async fn raw_several_messages_in_one_data_frame() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metadata_both_ways() {
+async fn metadata_both_ways(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(20, async {
-        let client = server.client().await;
+        let client = server.client(transport).await;
         let blob: Vec<u8> = vec![0x00, 0xff, 0x00, 0x7f, 0x80, 0xfe, b'a', 0x00];
         let mut request = Request::new(echo("md"));
         request
@@ -328,12 +322,11 @@ async fn metadata_both_ways() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metadata_from_a_raw_client_with_padded_base64() {
+async fn metadata_from_a_raw_client_with_padded_base64(transport: ClientTransport) {
     // The spec requires accepting padded base64 in -bin values; rpcnet emits unpadded.
     let server = TestServer::default_config();
     bounded(20, async {
-        let mut raw = RawClient::connect(server.addr).await;
+        let mut raw = RawClient::connect(server.addr, transport).await;
         let response = raw
             .call(
                 INSPECT,
@@ -355,11 +348,10 @@ async fn metadata_from_a_raw_client_with_padded_base64() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_concurrent_unary_calls_share_one_connection() {
+async fn a_thousand_concurrent_unary_calls_share_one_connection(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(45, async {
-        let client = server.client().await;
+        let client = server.client(transport).await;
         let mut calls = tokio::task::JoinSet::new();
         for i in 0..1000u64 {
             let client = client.clone();
@@ -389,13 +381,12 @@ async fn a_thousand_concurrent_unary_calls_share_one_connection() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streaming_error_status_after_messages() {
+async fn streaming_error_status_after_messages(transport: ClientTransport) {
     // A server-streaming call that ends OK carries trailers; one that ends with an error
     // after messages keeps the messages and reports the status.
     let server = TestServer::default_config();
     bounded(20, async {
-        let client = server.client().await;
+        let client = server.client(transport).await;
         let response = client
             .server_streaming::<Echo, Echo>(
                 COUNT,
@@ -422,3 +413,16 @@ async fn streaming_error_status_after_messages() {
     })
     .await;
 }
+
+over_both_transports!(
+    unary_round_trip,
+    server_streaming_round_trip,
+    client_streaming_round_trip_with_coalesced_frames,
+    bidi_streaming_round_trip_interleaved,
+    raw_message_split_over_several_data_frames,
+    raw_several_messages_in_one_data_frame,
+    metadata_both_ways,
+    metadata_from_a_raw_client_with_padded_base64,
+    a_thousand_concurrent_unary_calls_share_one_connection,
+    streaming_error_status_after_messages,
+);

@@ -1,17 +1,17 @@
 //! Failure paths: every status code end to end, message size limits in both directions, and
-//! protocol errors sent by a raw HTTP/3 client (routing, content-type, framing, encoding).
+//! protocol errors sent by a raw HTTP/3 or HTTP/2 client (routing, method, content-type,
+//! framing, encoding); every test runs over both transports.
 
 mod common;
 
 use bytes::Bytes;
 use common::*;
-use rpcnet::{Code, Request};
+use rpcnet::{ClientTransport, Code, Request};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_status_code_round_trips() {
+async fn every_status_code_round_trips(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(30, async {
-        let client = server.client().await;
+        let client = server.client(transport).await;
         let details: Vec<u8> = vec![0x00, 0xff, 0x08, 0x96, 0x01, 0x00];
         for code in Code::ALL {
             let text = format!("code {} ({})", code as i32, code.as_str());
@@ -61,11 +61,10 @@ async fn every_status_code_round_trips() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn non_ascii_status_message_and_details_round_trip() {
+async fn non_ascii_status_message_and_details_round_trip(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(20, async {
-        let client = server.client().await;
+        let client = server.client(transport).await;
         for message in [
             "délai dépassé ✓ 100%",
             "%41 is not A, %% and % stay",
@@ -103,11 +102,10 @@ fn announced_len(message: &str) -> usize {
         .expect("a number")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_request_with_the_default_limit() {
+async fn oversized_request_with_the_default_limit(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(30, async {
-        let client = server.client().await;
+        let client = server.client(transport).await;
         let request = Echo {
             payload: vec![0x5a; 5 * 1024 * 1024],
             ..echo("too big")
@@ -150,11 +148,10 @@ async fn oversized_request_with_the_default_limit() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_request_with_a_configured_limit() {
+async fn oversized_request_with_a_configured_limit(transport: ClientTransport) {
     let server = TestServer::start(server_config().max_message_size(1024));
     bounded(20, async {
-        let client = server.client().await;
+        let client = server.client(transport).await;
         let status = client
             .unary::<Echo, Echo>(
                 ECHO,
@@ -196,13 +193,13 @@ async fn oversized_request_with_a_configured_limit() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_response_against_the_client_limit() {
+async fn oversized_response_against_the_client_limit(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(20, async {
-        let client = rpcnet::Client::connect(server.addr, client_config().max_message_size(1000))
-            .await
-            .expect("connect");
+        let client =
+            rpcnet::Client::connect(server.addr, client_config(transport).max_message_size(1000))
+                .await
+                .expect("connect");
         let status = client
             .unary::<Echo, Echo>(
                 BIG,
@@ -235,11 +232,10 @@ async fn oversized_response_against_the_client_limit() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_method_and_unknown_service_are_unimplemented() {
+async fn unknown_method_and_unknown_service_are_unimplemented(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(20, async {
-        let client = server.client().await;
+        let client = server.client(transport).await;
         for path in [
             "/rpctest.Tester/NoSuchMethod",
             "/rpctest.Tester/echo",
@@ -272,11 +268,10 @@ async fn unknown_method_and_unknown_service_are_unimplemented() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn raw_protocol_errors() {
+async fn raw_protocol_errors(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(30, async {
-        let mut raw = RawClient::connect(server.addr).await;
+        let mut raw = RawClient::connect(server.addr, transport).await;
 
         // Wrong content-type: plain HTTP 415, no gRPC status.
         let response = raw
@@ -284,6 +279,19 @@ async fn raw_protocol_errors() {
             .await;
         assert_eq!(response.status, http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(response.grpc_status(), None);
+
+        // A method other than POST: plain HTTP 405, no gRPC status, before the content-type.
+        for method in [http::Method::GET, http::Method::PUT] {
+            let response = raw
+                .call_with_method(method.clone(), ECHO, "text/plain", &[], vec![])
+                .await;
+            assert_eq!(
+                response.status,
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                "{method}"
+            );
+            assert_eq!(response.grpc_status(), None, "{method}");
+        }
 
         // A prefix announcing 100 bytes, 10 bytes, then the end of the stream.
         let mut truncated = vec![0u8, 0, 0, 0, 100];
@@ -374,8 +382,18 @@ async fn raw_protocol_errors() {
             .await;
         assert_eq!(response.grpc_status(), Some((0, String::new())));
         assert_eq!(response.messages(), vec![echo("still here")]);
-        let client = server.client().await;
+        let client = server.client(transport).await;
         assert_healthy(&client, "after raw errors").await;
     })
     .await;
 }
+
+over_both_transports!(
+    every_status_code_round_trips,
+    non_ascii_status_message_and_details_round_trip,
+    oversized_request_with_the_default_limit,
+    oversized_request_with_a_configured_limit,
+    oversized_response_against_the_client_limit,
+    unknown_method_and_unknown_service_are_unimplemented,
+    raw_protocol_errors,
+);

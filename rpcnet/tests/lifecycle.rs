@@ -1,19 +1,18 @@
 //! The life of a call beyond its messages: deadlines, cancellation seen by the handler, and
-//! graceful server shutdown with calls in flight.
+//! graceful server shutdown with calls in flight; every test runs over HTTP/3 and HTTP/2.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::*;
-use rpcnet::{Client, Code, Request, Streaming};
+use rpcnet::{Client, ClientTransport, Code, Request, Streaming};
 
 const EVENT_WAIT: Duration = Duration::from_secs(3);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unary_deadline_exceeded_and_handler_cancelled() {
+async fn unary_deadline_exceeded_and_handler_cancelled(transport: ClientTransport) {
     let mut server = TestServer::default_config();
-    let client = server.client().await;
+    let client = server.client(transport).await;
     bounded(20, async {
         let started = Instant::now();
         let status = client
@@ -58,12 +57,11 @@ async fn unary_deadline_exceeded_and_handler_cancelled() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_deadline_enforced_without_client_timer() {
+async fn server_deadline_enforced_without_client_timer(transport: ClientTransport) {
     // A raw client sends grpc-timeout but no timer of its own: the server must end the call.
     let mut server = TestServer::default_config();
     bounded(20, async {
-        let mut raw = RawClient::connect(server.addr).await;
+        let mut raw = RawClient::connect(server.addr, transport).await;
         let started = Instant::now();
         let request = Echo {
             delay_ms: 10_000,
@@ -91,10 +89,9 @@ async fn server_deadline_enforced_without_client_timer() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_streaming_deadline_mid_stream() {
+async fn server_streaming_deadline_mid_stream(transport: ClientTransport) {
     let mut server = TestServer::default_config();
-    let client = server.client().await;
+    let client = server.client(transport).await;
     bounded(20, async {
         let started = Instant::now();
         let mut stream = open_stream(
@@ -126,10 +123,9 @@ async fn server_streaming_deadline_mid_stream() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_streaming_and_bidi_deadlines() {
+async fn client_streaming_and_bidi_deadlines(transport: ClientTransport) {
     let server = TestServer::default_config();
-    let client = server.client().await;
+    let client = server.client(transport).await;
     bounded(20, async {
         // An upload that never ends: the server's Sum handler waits for more until the
         // deadline.
@@ -186,10 +182,9 @@ async fn client_streaming_and_bidi_deadlines() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropping_a_server_stream_cancels_a_writing_handler() {
+async fn dropping_a_server_stream_cancels_a_writing_handler(transport: ClientTransport) {
     let mut server = TestServer::default_config();
-    let client = server.client().await;
+    let client = server.client(transport).await;
     bounded(20, async {
         let stream = open_stream(
             &client,
@@ -221,10 +216,9 @@ async fn dropping_a_server_stream_cancels_a_writing_handler() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropping_a_server_stream_cancels_an_idle_handler() {
+async fn dropping_a_server_stream_cancels_an_idle_handler(transport: ClientTransport) {
     let mut server = TestServer::default_config();
-    let client = server.client().await;
+    let client = server.client(transport).await;
     bounded(20, async {
         let stream = open_stream(
             &client,
@@ -246,10 +240,9 @@ async fn dropping_a_server_stream_cancels_an_idle_handler() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aborting_a_unary_call_cancels_the_handler() {
+async fn aborting_a_unary_call_cancels_the_handler(transport: ClientTransport) {
     let mut server = TestServer::default_config();
-    let client = server.client().await;
+    let client = server.client(transport).await;
     bounded(20, async {
         let call = {
             let client = client.clone();
@@ -294,11 +287,10 @@ async fn aborting_a_unary_call_cancels_the_handler() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_closed_client_connection_cancels_its_calls() {
+async fn a_closed_client_connection_cancels_its_calls(transport: ClientTransport) {
     let mut server = TestServer::default_config();
     bounded(20, async {
-        let client = server.client().await;
+        let client = server.client(transport).await;
         let call = {
             let client = client.clone();
             tokio::spawn(async move {
@@ -325,11 +317,10 @@ async fn a_closed_client_connection_cancels_its_calls() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graceful_shutdown_lets_an_in_flight_stream_finish() {
+async fn graceful_shutdown_lets_an_in_flight_stream_finish(transport: ClientTransport) {
     // Grace is 3 s (see `server_config`); the stream needs about 1 s more after shutdown.
     let mut server = TestServer::default_config();
-    let client = server.client().await;
+    let client = server.client(transport).await;
     bounded(20, async {
         let mut stream = open_stream(
             &client,
@@ -381,10 +372,9 @@ async fn graceful_shutdown_lets_an_in_flight_stream_finish() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_with_an_idle_connection_returns_promptly() {
+async fn shutdown_with_an_idle_connection_returns_promptly(transport: ClientTransport) {
     let mut server = TestServer::default_config();
-    let client = server.client().await;
+    let client = server.client(transport).await;
     bounded(20, async {
         assert_healthy(&client, "before shutdown").await;
         let started = Instant::now();
@@ -427,3 +417,16 @@ async fn open_stream(
     }
     stream
 }
+
+over_both_transports!(
+    unary_deadline_exceeded_and_handler_cancelled,
+    server_deadline_enforced_without_client_timer,
+    server_streaming_deadline_mid_stream,
+    client_streaming_and_bidi_deadlines,
+    dropping_a_server_stream_cancels_a_writing_handler,
+    dropping_a_server_stream_cancels_an_idle_handler,
+    aborting_a_unary_call_cancels_the_handler,
+    a_closed_client_connection_cancels_its_calls,
+    graceful_shutdown_lets_an_in_flight_stream_finish,
+    shutdown_with_an_idle_connection_returns_promptly,
+);

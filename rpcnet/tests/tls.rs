@@ -1,12 +1,13 @@
-//! TLS over real QUIC handshakes: server verification against the client's CA, and mutual TLS
-//! with required and optional client certificates and the identity handlers see.
+//! TLS over real QUIC and TCP handshakes: server verification against the client's CA, and
+//! mutual TLS with required and optional client certificates and the identity handlers see;
+//! every test runs over HTTP/3 and HTTP/2.
 
 mod common;
 
 use std::time::Duration;
 
 use common::*;
-use rpcnet::{Client, ClientConfig, Request};
+use rpcnet::{Client, ClientConfig, ClientTransport, Request};
 
 /// A fresh self-signed CA that signed nothing we serve.
 fn rogue_ca(dir: &tempfile::TempDir) -> std::path::PathBuf {
@@ -22,13 +23,13 @@ fn rogue_ca(dir: &tempfile::TempDir) -> std::path::PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_with_the_wrong_ca_refuses_the_server() {
+async fn client_with_the_wrong_ca_refuses_the_server(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(20, async {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = ClientConfig::new(rogue_ca(&dir))
             .expect("a valid CA file")
+            .transport(transport)
             .connect_timeout(Duration::from_secs(5));
         let err = Client::connect(server.addr, config)
             .await
@@ -45,16 +46,15 @@ async fn client_with_the_wrong_ca_refuses_the_server() {
         );
 
         // The server is unaffected.
-        assert_healthy(&server.client().await, "after rogue client").await;
+        assert_healthy(&server.client(transport).await, "after rogue client").await;
     })
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_refuses_a_server_name_the_certificate_does_not_cover() {
+async fn client_refuses_a_server_name_the_certificate_does_not_cover(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(20, async {
-        let config = client_config().server_name("not-localhost.example");
+        let config = client_config(transport).server_name("not-localhost.example");
         let err = Client::connect(server.addr, config)
             .await
             .expect_err("wrong name");
@@ -64,14 +64,13 @@ async fn client_refuses_a_server_name_the_certificate_does_not_cover() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn required_client_certificate() {
+async fn required_client_certificate(transport: ClientTransport) {
     let config = server_config().client_ca(CA, true).expect("client CA");
     let mut server = TestServer::start(config);
     bounded(20, async {
         // Without a certificate: refused, at connect or at the first call (in TLS 1.3 the
         // client may finish its handshake before the server checks its certificate).
-        let anonymous = Client::connect(server.addr, client_config()).await;
+        let anonymous = Client::connect(server.addr, client_config(transport)).await;
         match anonymous {
             Err(err) => {
                 let text = err.to_string();
@@ -89,7 +88,7 @@ async fn required_client_certificate() {
         }
 
         // With the worker certificate: served, and the handler sees who it is.
-        let config = client_config()
+        let config = client_config(transport)
             .identity(WORKER_CERT, WORKER_KEY)
             .expect("worker identity");
         let client = Client::connect(server.addr, config)
@@ -123,19 +122,18 @@ async fn required_client_certificate() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn optional_client_certificate() {
+async fn optional_client_certificate(transport: ClientTransport) {
     let config = server_config().client_ca(CA, false).expect("client CA");
     let server = TestServer::start(config);
     bounded(20, async {
-        let anonymous = server.client().await;
+        let anonymous = server.client(transport).await;
         let response = anonymous
             .unary::<Echo, Echo>(INSPECT, Request::new(echo("anonymous")))
             .await
             .expect("anonymous call");
         assert_eq!(response.get_ref().note, "anonymous");
 
-        let config = client_config()
+        let config = client_config(transport)
             .identity(WORKER_CERT, WORKER_KEY)
             .expect("worker identity");
         let worker = Client::connect(server.addr, config)
@@ -158,11 +156,10 @@ async fn optional_client_certificate() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_without_client_ca_ignores_client_certificates() {
+async fn a_server_without_client_ca_ignores_client_certificates(transport: ClientTransport) {
     let server = TestServer::default_config();
     bounded(20, async {
-        let config = client_config()
+        let config = client_config(transport)
             .identity(WORKER_CERT, WORKER_KEY)
             .expect("worker identity");
         let client = Client::connect(server.addr, config).await.expect("connect");
@@ -174,3 +171,11 @@ async fn a_server_without_client_ca_ignores_client_certificates() {
     })
     .await;
 }
+
+over_both_transports!(
+    client_with_the_wrong_ca_refuses_the_server,
+    client_refuses_a_server_name_the_certificate_does_not_cover,
+    required_client_certificate,
+    optional_client_certificate,
+    a_server_without_client_ca_ignores_client_certificates,
+);

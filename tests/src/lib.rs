@@ -10,6 +10,11 @@
 //!   into the response headers; `Echo` also puts the ASCII value in `EchoReply::echoed`.
 //! - Every `EchoRequest` is recorded as the server decoded it, so a test can compare what a
 //!   foreign client encoded with the Rust values it meant.
+//!
+//! [`python`] prepares the Python peers' interpreter and runs them as bounded child processes.
+
+pub mod interop;
+pub mod python;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -2,11 +2,10 @@
 //! exported `.proto` (compiled by grpcio-tools' protoc, HTTP/3 by aioquic) calls the rpcnet echo
 //! server over HTTP/3; the tests assert on the JSON lines it prints.
 //!
-//! Without `python3` able to import `aioquic` and `grpc_tools`, each test fails when the
-//! environment variable `CI` is set and otherwise prints a "skipped" line and passes (see
-//! `tests/README.md`).
+//! The interpreter is the tests' own virtual environment (`rpcnet_interop_tests::python`): if it
+//! cannot be prepared, every test here fails; none is skipped.
 
-use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rpcnet::Code;
 use rpcnet_interop_tests::fixtures::{sample, COUNT, FAIL_MESSAGE};
+use rpcnet_interop_tests::python::interpreter;
 use rpcnet_interop_tests::{
     padding, EchoRequest, TestServer, CERTS_DIR, ECHO_BIN_KEY, ECHO_KEY, PROTO_PATH,
 };
@@ -25,45 +25,12 @@ const SCRIPT: &str = concat!(
     "/interop/python/grpc_h3_client.py"
 );
 
-/// What to install when the Python side is missing.
-const INSTALL_HINT: &str = "pip install -r tests/interop/python/requirements.txt";
-
 /// How long one run of the script may take before it is killed.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The interpreter: `RPCNET_INTEROP_PYTHON` if set, else `python3`.
-fn python() -> String {
-    std::env::var("RPCNET_INTEROP_PYTHON").unwrap_or_else(|_| "python3".to_owned())
-}
-
-/// Whether the Python side can run. Without it: a panic under CI, else a "skipped" line.
-fn python_available(test: &str) -> bool {
-    let probe = std::process::Command::new(python())
-        .args(["-c", "import aioquic, grpc_tools"])
-        .stdin(Stdio::null())
-        .output();
-    let problem = match probe {
-        Ok(output) if output.status.success() => return true,
-        Ok(output) => format!(
-            "`{} -c \"import aioquic, grpc_tools\"` failed ({}): {}",
-            python(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ),
-        Err(error) => format!("cannot run `{}`: {error}", python()),
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{test}: the Python interop client cannot run and CI is set, so this is a failure: \
-             {problem}\nInstall its requirements with: {INSTALL_HINT}"
-        );
-    }
-    // Straight to the process's stderr: the test harness captures `eprintln!` of passing tests.
-    let _ = writeln!(
-        std::io::stderr(),
-        "{test}: skipped: {INSTALL_HINT} ({problem})"
-    );
-    false
+/// The interpreter of the tests' virtual environment (or `RPCNET_INTEROP_PYTHON`).
+fn python() -> PathBuf {
+    interpreter(env!("CARGO_TARGET_TMPDIR"))
 }
 
 /// The JSON lines of one run of the script.
@@ -147,7 +114,7 @@ async fn run_python(server: &TestServer, calls: Value) -> Run {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {} {SCRIPT}: {e}", python()));
+        .unwrap_or_else(|e| panic!("cannot start {} {SCRIPT}: {e}", python().display()));
     let output = tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output())
         .await
         .unwrap_or_else(|_| panic!("{SCRIPT} did not finish within {SCRIPT_TIMEOUT:?}"))
@@ -250,9 +217,6 @@ fn count_reply_json(text: &str, index: u32) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_unary_round_trip_keeps_every_field_kind() {
-    if !python_available("python_unary_round_trip_keeps_every_field_kind") {
-        return;
-    }
     let server = start_server();
     let request = json!({ "sample": sample_json() });
     let run = run_python(
@@ -297,9 +261,6 @@ async fn python_unary_round_trip_keeps_every_field_kind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_server_streaming_receives_every_reply_in_order() {
-    if !python_available("python_server_streaming_receives_every_reply_in_order") {
-        return;
-    }
     let server = start_server();
     let run = run_python(
         &server,
@@ -333,9 +294,6 @@ async fn python_server_streaming_receives_every_reply_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sees_error_status_with_percent_decoded_message() {
-    if !python_available("python_sees_error_status_with_percent_decoded_message") {
-        return;
-    }
     let server = start_server();
     let fail = |code: Code| json!({"code": code as u32, "message": FAIL_MESSAGE});
     let run = run_python(
@@ -389,9 +347,6 @@ async fn python_sees_error_status_with_percent_decoded_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_metadata_is_echoed_in_response_headers() {
-    if !python_available("python_metadata_is_echoed_in_response_headers") {
-        return;
-    }
     let server = start_server();
     let text = "hello from python; 42";
     let binary: &[u8] = &[0, 1, 2, 0x7f, 0x80, 0xfe, 0xff];
@@ -436,9 +391,6 @@ async fn python_metadata_is_echoed_in_response_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_gets_protocol_answers_for_unknown_paths_and_content_types() {
-    if !python_available("python_gets_protocol_answers_for_unknown_paths_and_content_types") {
-        return;
-    }
     let server = start_server();
     let echo = |id: &str| json!({"id": id, "method": "Echo", "request": {"sample": {"text": id}}});
     let with = |id: &str, key: &str, value: Value| {
@@ -513,9 +465,6 @@ async fn python_gets_protocol_answers_for_unknown_paths_and_content_types() {
 /// the call (INTERNAL, as grpc-java answers).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_extra_request_messages_are_refused() {
-    if !python_available("python_extra_request_messages_are_refused") {
-        return;
-    }
     let server = start_server();
     let run = run_python(
         &server,
@@ -541,9 +490,6 @@ async fn python_extra_request_messages_are_refused() {
 /// protocol error and get a status, not a stream reset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_malformed_trailing_request_bytes_get_a_status() {
-    if !python_available("python_malformed_trailing_request_bytes_get_a_status") {
-        return;
-    }
     let server = start_server();
     // run_python fails on a stream reset ("calls failed below gRPC").
     let run = run_python(

@@ -223,7 +223,7 @@ fn client(service: &Service) -> TokenStream {
                 Self { inner }
             }
 
-            /// Connects to `addr` (QUIC handshake and TLS verification included).
+            /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
             pub async fn connect(
                 addr: rpcnet::codegen::SocketAddr,
                 config: rpcnet::codegen::ClientConfig,
@@ -256,14 +256,11 @@ fn client_method(m: &Method) -> TokenStream {
     if m.client_streaming {
         quote! {
             #docs
-            pub async fn #name<S>(
+            pub async fn #name(
                 &self,
-                request: impl Into<rpcnet::codegen::Request<S>>,
-            ) -> Result<#response, rpcnet::codegen::Status>
-            where
-                S: rpcnet::codegen::Stream<Item = #req> + Send + 'static,
-            {
-                self.inner.#adapter(#path, request.into()).await
+                request: impl rpcnet::codegen::IntoStreamingRequest<Message = #req>,
+            ) -> Result<#response, rpcnet::codegen::Status> {
+                self.inner.#adapter(#path, request.into_streaming_request()).await
             }
         }
     } else {

@@ -17,6 +17,9 @@ pub(crate) struct Limits {
     pub idle_timeout: Duration,
     pub keep_alive: Option<Duration>,
     pub shutdown_grace: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_peer: usize,
+    pub header_timeout: Duration,
 }
 
 /// Server settings: TLS material and limits. Every limit has a safe default.
@@ -34,6 +37,9 @@ pub struct ServerConfig {
     udp_buffer_size: usize,
     http3: bool,
     http2: bool,
+    max_connections: usize,
+    max_connections_per_peer: usize,
+    header_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -60,6 +66,15 @@ impl ServerConfig {
             udp_buffer_size: crate::socket::DEFAULT_UDP_BUFFER,
             http3: true,
             http2: true,
+            // Each idle connection costs some tens of KiB (quinn's and h3's state, or hyper's
+            // and rustls' buffers), so 10,000 bounds that to a few hundred MiB.
+            max_connections: 10_000,
+            // Enough for a host running many clients (a test machine, a NAT), small enough
+            // that one address cannot take the whole budget.
+            max_connections_per_peer: 512,
+            // A request head is one small block: ten seconds is far beyond any honest client,
+            // and bounds how long a stream can be held open with half its headers.
+            header_timeout: Duration::from_secs(10),
         })
     }
 
@@ -109,6 +124,28 @@ impl ServerConfig {
         self
     }
 
+    /// Most connections served at once, both transports together (default 10,000). A
+    /// connection over the cap is refused: QUIC CONNECTION_REFUSED, or the TCP connection is
+    /// closed before TLS.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
+    /// Most connections from one IP address at once (default 512), refused as for
+    /// [`ServerConfig::max_connections`].
+    pub fn max_connections_per_peer(mut self, connections: usize) -> Self {
+        self.max_connections_per_peer = connections;
+        self
+    }
+
+    /// How long a request stream may take to deliver its header block (HTTP/3; default
+    /// 10 s). A stream still incomplete then is dropped.
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+
     /// How long in-flight calls may run after a shutdown starts (default 10 s).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
@@ -152,6 +189,9 @@ impl ServerConfig {
             idle_timeout: self.idle_timeout,
             keep_alive: self.keep_alive,
             shutdown_grace: self.shutdown_grace,
+            max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
+            header_timeout: self.header_timeout,
         }
     }
 

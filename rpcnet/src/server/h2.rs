@@ -52,6 +52,14 @@ pub(super) async fn serve(
                 continue;
             }
         };
+        let admitted = match shared.admission.admit(peer.ip()) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                debug!(%peer, %refusal, "connection refused");
+                drop(tcp);
+                continue;
+            }
+        };
         let id = ConnectionId(shared.next_connection.fetch_add(1, Ordering::Relaxed));
         let span = info_span!("connection", connection.id = %id, %peer, transport = "h2");
         let conn = Conn {
@@ -59,8 +67,13 @@ pub(super) async fn serve(
             id,
             peer,
         };
+        let serve = serve_connection(tcp, acceptor.clone(), conn, for_connections.clone());
         connections.spawn(
-            serve_connection(tcp, acceptor.clone(), conn, for_connections.clone()).instrument(span),
+            async move {
+                let _admitted = admitted;
+                serve.await
+            }
+            .instrument(span),
         );
         while connections.try_join_next().is_some() {}
     }

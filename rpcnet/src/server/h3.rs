@@ -30,11 +30,25 @@ pub(super) async fn serve(
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
+                let admitted = match shared.admission.admit(incoming.remote_address().ip()) {
+                    Ok(admitted) => admitted,
+                    Err(refusal) => {
+                        debug!(peer = %incoming.remote_address(), %refusal, "connection refused");
+                        incoming.refuse();
+                        continue;
+                    }
+                };
                 let id = ConnectionId(shared.next_connection.fetch_add(1, Ordering::Relaxed));
                 let span = info_span!("connection", connection.id = %id, peer = %incoming.remote_address(), transport = "h3");
                 let shared = shared.clone();
                 let shutdown = for_connections.clone();
-                connections.spawn(serve_connection(incoming, id, shared, shutdown).instrument(span));
+                connections.spawn(
+                    async move {
+                        let _admitted = admitted;
+                        serve_connection(incoming, id, shared, shutdown).await
+                    }
+                    .instrument(span),
+                );
             }
             _ = shutdown.wait_for(|stop| *stop) => break,
         }
@@ -98,12 +112,14 @@ async fn serve_connection(
                     let conn = conn.clone();
                     let stopped = stopped.clone();
                     calls.spawn(async move {
-                        match resolver.resolve_request().await {
-                            Ok((request, stream)) => {
+                        let header_timeout = env.shared.limits.header_timeout;
+                        match tokio::time::timeout(header_timeout, resolver.resolve_request()).await {
+                            Ok(Ok((request, stream))) => {
                                 let stopped = stopped.take(stream.id().into_inner());
                                 handle_request(request, stream, env, conn, stopped).await;
                             }
-                            Err(err) => debug!(error = %err, "could not read request headers"),
+                            Ok(Err(err)) => debug!(error = %err, "could not read request headers"),
+                            Err(_) => debug!(?header_timeout, "request headers incomplete; stream dropped"),
                         }
                     });
                 }

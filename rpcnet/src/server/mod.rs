@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::{Error, Transport};
 
+mod admission;
 mod call;
 mod config;
 mod h2;
@@ -127,12 +128,17 @@ impl ServerBuilder {
         let alt_svc = sockets.quic.as_ref().and_then(|_| {
             HeaderValue::from_str(&format!("h3=\":{}\"; ma=86400", sockets.local_addr.port())).ok()
         });
+        let limits = self.config.limits();
         Server {
             sockets,
             h2_tls,
             shared: Arc::new(Shared {
                 services: self.services,
-                limits: self.config.limits(),
+                admission: admission::Admission::new(
+                    limits.max_connections,
+                    limits.max_connections_per_peer,
+                ),
+                limits,
                 next_connection: AtomicU64::new(1),
                 alt_svc,
             }),
@@ -163,6 +169,8 @@ pub(crate) struct Shared {
     pub(crate) next_connection: AtomicU64,
     /// `alt-svc` for HTTP/2 responses when HTTP/3 is served too.
     pub(crate) alt_svc: Option<HeaderValue>,
+    /// The connection caps, in all and per address, across both transports.
+    pub(crate) admission: Arc<admission::Admission>,
 }
 
 /// Starts a graceful shutdown: GOAWAY to every client, in-flight calls finish within the

@@ -402,7 +402,7 @@ impl Drop for ResponseFuture {
 
 /// A hyper error in the call core's terms.
 pub(crate) fn hyper_error(err: &hyper::Error) -> TransportError {
-    if let Some(h2_err) = find_h2_error(err) {
+    if let Some(h2_err) = find_source::<h2::Error>(err) {
         return h2_error(h2_err);
     }
     if err.is_timeout() {
@@ -412,6 +412,11 @@ pub(crate) fn hyper_error(err: &hyper::Error) -> TransportError {
     }
     if err.is_closed() || err.is_canceled() || err.is_incomplete_message() {
         return TransportError::ConnectionLost(err.to_string());
+    }
+    // A failed read or write on the TCP or TLS stream (a TLS alert such as "certificate
+    // required" arrives this way): the connection is gone, and the I/O error says why.
+    if let Some(io) = find_source::<std::io::Error>(err) {
+        return TransportError::ConnectionLost(format!("{err}: {io}"));
     }
     TransportError::Protocol(format!("HTTP/2 error: {err}"))
 }
@@ -445,11 +450,12 @@ pub(crate) fn reset(reason: Reason) -> Reset {
     Reset::new(kind, format!("RST_STREAM {reason:?}"))
 }
 
-fn find_h2_error(err: &hyper::Error) -> Option<&h2::Error> {
+/// The first error of type `E` in `err`'s chain of sources.
+fn find_source<E: std::error::Error + 'static>(err: &hyper::Error) -> Option<&E> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
     while let Some(cause) = source {
-        if let Some(h2_err) = cause.downcast_ref::<h2::Error>() {
-            return Some(h2_err);
+        if let Some(found) = cause.downcast_ref::<E>() {
+            return Some(found);
         }
         source = cause.source();
     }

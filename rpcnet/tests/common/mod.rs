@@ -1,8 +1,9 @@
 //! Shared fixtures of the rpcnet integration tests: prost test messages, a test service written
 //! by hand the way `rpcnet-gen` output looks, helpers starting a server on 127.0.0.1:0 and
-//! building clients, and a raw HTTP/3 client (quinn + h3 directly) for protocol-error tests.
+//! building clients of either transport, the macro that runs one test body over HTTP/3 and
+//! HTTP/2, and raw clients (h3 + quinn, and h2 + rustls, directly) for protocol-error tests.
 //!
-//! Everything runs over real loopback QUIC; nothing here mocks the transport.
+//! Everything runs over real loopback QUIC and TCP; nothing here mocks the transport.
 
 // Each test binary uses a different subset of these fixtures.
 #![allow(dead_code)]
@@ -16,8 +17,8 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use rpcnet::codegen::BoxFuture;
 use rpcnet::{
-    Client, ClientConfig, Code, Request, RequestContext, Response, ResponseStream, Server,
-    ServerCall, ServerConfig, ShutdownHandle, Status, Streaming,
+    Client, ClientConfig, ClientTransport, Code, Request, RequestContext, Response, ResponseStream,
+    Server, ServerCall, ServerConfig, ShutdownHandle, Status, Streaming, Transport,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -61,6 +62,44 @@ pub const COUNT: &str = "/rpctest.Tester/Count";
 pub const STALL: &str = "/rpctest.Tester/Stall";
 pub const SUM: &str = "/rpctest.Tester/Sum";
 pub const CHAT: &str = "/rpctest.Tester/Chat";
+pub const TRAIL: &str = "/rpctest.Tester/Trail";
+pub const LATE: &str = "/rpctest.Tester/Late";
+
+/// Turns test functions `async fn name(transport: ClientTransport)` into two tests each,
+/// `http3::name` and `http2::name`, so a suite runs over both transports from one source and
+/// a failure names the transport it happened on.
+#[allow(unused_macros)] // Not every test binary runs over both transports.
+macro_rules! over_both_transports {
+    ($($name:ident),+ $(,)?) => {
+        mod http3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(rpcnet::ClientTransport::Http3).await
+                }
+            )+
+        }
+        mod http2 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(rpcnet::ClientTransport::Http2).await
+                }
+            )+
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use over_both_transports;
+
+/// The transport a client of `mode` ends up on when it names one (not `Auto`).
+pub fn transport_of(mode: ClientTransport) -> Transport {
+    match mode {
+        ClientTransport::Http3 => Transport::Http3,
+        ClientTransport::Http2 => Transport::Http2,
+        ClientTransport::Auto => panic!("Auto does not name one transport"),
+    }
+}
 
 /// Something a handler observed, reported to the test through the server's event channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,7 +165,50 @@ impl Tester {
             .metadata_mut()
             .insert_bin("x-reply-bin", &[0x00, 0xff, 0x10, 0x00])
             .map_err(invalid)?;
+        response
+            .metadata_mut()
+            .insert("x-transport", &ctx.transport().to_string())
+            .map_err(invalid)?;
+        response
+            .metadata_mut()
+            .insert("x-connection", &ctx.connection_id().to_string())
+            .map_err(invalid)?;
         Ok(response)
+    }
+
+    /// Echoes the request and sets trailing metadata: `x-trail` (the request's text) and
+    /// `x-trail-bin` (its payload), sent in the trailers with the OK status.
+    async fn trail(
+        &self,
+        _ctx: RequestContext,
+        request: Request<Echo>,
+    ) -> Result<Response<Echo>, Status> {
+        let message = request.into_inner();
+        let mut response = Response::new(message.clone());
+        let invalid = |e: rpcnet::MetadataError| Status::internal(e.to_string());
+        response
+            .trailers_mut()
+            .insert("x-trail", &message.text)
+            .map_err(invalid)?;
+        response
+            .trailers_mut()
+            .insert_bin("x-trail-bin", &message.payload)
+            .map_err(invalid)?;
+        Ok(response)
+    }
+
+    /// Ignores cancellation: sleeps until `delay_ms` after the call's deadline (or not at all
+    /// without one), then succeeds. The runtime must turn that late OK into DEADLINE_EXCEEDED.
+    async fn late(
+        &self,
+        ctx: RequestContext,
+        request: Request<Echo>,
+    ) -> Result<Response<Echo>, Status> {
+        let message = request.into_inner();
+        if let Some(deadline) = ctx.deadline() {
+            tokio::time::sleep_until(deadline + Duration::from_millis(message.delay_ms)).await;
+        }
+        Ok(Response::new(message))
     }
 
     /// Fails with `code`, `text` as the message and `payload` as the details, plus a trailer.
@@ -190,6 +272,7 @@ impl Tester {
         request: Request<Echo>,
     ) -> Result<Response<ResponseStream<Echo>>, Status> {
         let message = request.into_inner();
+        let message_count = message.count;
         let (tx, rx) = rpcnet::channel(4);
         let events = self.events.clone();
         tokio::spawn(async move {
@@ -220,7 +303,13 @@ impl Tester {
             }
             report(&events, &ctx, &tag, "finished");
         });
-        Ok(Response::new(rx.into()))
+        let mut response = Response::new(rx.into());
+        // Trailing metadata on a streamed response: how many messages it carried.
+        response
+            .trailers_mut()
+            .insert("x-count", &message_count.to_string())
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(response)
     }
 
     /// Streams `count` messages at once, then goes idle until the call is cancelled (20 s at
@@ -368,6 +457,12 @@ impl rpcnet::codegen::Service for TesterServer {
             "Chat" => rpcnet::codegen::bidi_streaming(call, move |ctx, request| async move {
                 inner.chat(ctx, request).await
             }),
+            "Trail" => rpcnet::codegen::unary(call, move |ctx, request| async move {
+                inner.trail(ctx, request).await
+            }),
+            "Late" => rpcnet::codegen::unary(call, move |ctx, request| async move {
+                inner.late(ctx, request).await
+            }),
             _ => rpcnet::codegen::unimplemented(call),
         }
     }
@@ -396,9 +491,9 @@ pub fn server_config() -> ServerConfig {
         .shutdown_grace(Duration::from_secs(3))
 }
 
-/// A client configuration trusting the dev CA.
-pub fn client_config() -> ClientConfig {
-    ClientConfig::new(CA).expect("dev CA")
+/// A client configuration trusting the dev CA, on `transport`.
+pub fn client_config(transport: ClientTransport) -> ClientConfig {
+    ClientConfig::new(CA).expect("dev CA").transport(transport)
 }
 
 /// A running server on 127.0.0.1:0 with the test service.
@@ -407,6 +502,8 @@ pub struct TestServer {
     pub shutdown: ShutdownHandle,
     pub events: mpsc::UnboundedReceiver<Event>,
     pub serve: JoinHandle<Result<(), rpcnet::Error>>,
+    /// What `Server::transports()` said before `serve`.
+    pub transports: Vec<Transport>,
 }
 
 impl TestServer {
@@ -422,12 +519,14 @@ impl TestServer {
             .expect("bind");
         let addr = server.local_addr();
         let shutdown = server.shutdown_handle();
+        let transports = server.transports();
         let serve = tokio::spawn(server.serve());
         TestServer {
             addr,
             shutdown,
             events,
             serve,
+            transports,
         }
     }
 
@@ -436,11 +535,15 @@ impl TestServer {
         TestServer::start(server_config())
     }
 
-    /// A connected client with the default configuration.
-    pub async fn client(&self) -> Client {
-        Client::connect(self.addr, client_config())
+    /// A connected client on `transport`, otherwise with the default configuration.
+    pub async fn client(&self, transport: ClientTransport) -> Client {
+        let client = Client::connect(self.addr, client_config(transport))
             .await
-            .expect("client connects")
+            .expect("client connects");
+        if transport != ClientTransport::Auto {
+            assert_eq!(client.transport(), Some(transport_of(transport)));
+        }
+        client
     }
 
     /// The next handler event, failing the test if none arrives within `within`.
@@ -493,13 +596,24 @@ pub fn frame(message: &Echo) -> Bytes {
     rpcnet::codec::encode_to_bytes(message)
 }
 
-/// A raw HTTP/3 client: quinn + h3 directly, with rpcnet's TLS client configuration, so tests
-/// can send hand-made headers and bytes.
+/// A raw client: h3 + h3-quinn, or h2 + tokio-rustls, driven directly with rpcnet's TLS client
+/// configuration, so tests can send hand-made headers and bytes. Independent of rpcnet's own
+/// client on purpose.
 pub struct RawClient {
-    endpoint: quinn::Endpoint,
-    conn: quinn::Connection,
-    send_request: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    addr: SocketAddr,
+    inner: RawInner,
     driver: JoinHandle<()>,
+}
+
+enum RawInner {
+    H3 {
+        endpoint: quinn::Endpoint,
+        conn: quinn::Connection,
+        send_request: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    },
+    H2 {
+        send_request: h2::client::SendRequest<Bytes>,
+    },
 }
 
 /// What a raw call received.
@@ -542,7 +656,15 @@ impl RawResponse {
 }
 
 impl RawClient {
-    pub async fn connect(addr: SocketAddr) -> RawClient {
+    /// Connects over `transport` (the client mode's transport; `Auto` is not one).
+    pub async fn connect(addr: SocketAddr, transport: ClientTransport) -> RawClient {
+        match transport_of(transport) {
+            Transport::Http3 => RawClient::connect_h3(addr).await,
+            Transport::Http2 => RawClient::connect_h2(addr).await,
+        }
+    }
+
+    async fn connect_h3(addr: SocketAddr) -> RawClient {
         let crypto = rpcnet::tls::client_config(Path::new(CA), None).expect("client TLS");
         let config = rpcnet::tls::quic_client_config(crypto).expect("QUIC client config");
         let endpoint =
@@ -559,16 +681,42 @@ impl RawClient {
             let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
         });
         RawClient {
-            endpoint,
-            conn,
-            send_request,
+            addr,
+            inner: RawInner::H3 {
+                endpoint,
+                conn,
+                send_request,
+            },
             driver,
         }
     }
 
-    /// One request: `path`, the usual gRPC headers with `content_type`, `extra` headers, each
-    /// chunk of `body` sent as its own DATA frame (`send_data` call), then the end of stream.
-    /// Send errors (the server may stop reading early) are ignored: the response tells.
+    async fn connect_h2(addr: SocketAddr) -> RawClient {
+        let mut crypto = rpcnet::tls::client_config(Path::new(CA), None).expect("client TLS");
+        crypto.alpn_protocols = vec![b"h2".to_vec()];
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("TCP connect");
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("server name");
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(crypto))
+            .connect(name, tcp)
+            .await
+            .expect("TLS handshake");
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let (send_request, connection) = h2::client::handshake(tls).await.expect("h2 handshake");
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        RawClient {
+            addr,
+            inner: RawInner::H2 { send_request },
+            driver,
+        }
+    }
+
+    /// One POST: `path`, the usual gRPC headers with `content_type`, `extra` headers, each
+    /// chunk of `body` sent as its own DATA frame, then the end of stream. Send errors (the
+    /// server may stop reading early) are ignored: the response tells.
     pub async fn call(
         &mut self,
         path: &str,
@@ -576,49 +724,140 @@ impl RawClient {
         extra: &[(&str, &str)],
         body: Vec<Bytes>,
     ) -> RawResponse {
-        let uri = format!("https://localhost{path}");
-        let mut builder = http::Request::post(uri)
+        self.call_with_method(http::Method::POST, path, content_type, extra, body)
+            .await
+    }
+
+    /// [`RawClient::call`] with another HTTP method.
+    pub async fn call_with_method(
+        &mut self,
+        method: http::Method,
+        path: &str,
+        content_type: &str,
+        extra: &[(&str, &str)],
+        body: Vec<Bytes>,
+    ) -> RawResponse {
+        let uri = format!("https://localhost:{}{path}", self.addr.port());
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(uri)
             .header("content-type", content_type)
             .header("te", "trailers");
         for (name, value) in extra {
             builder = builder.header(*name, *value);
         }
         let request = builder.body(()).expect("request");
-        let mut stream = self
-            .send_request
-            .send_request(request)
-            .await
-            .expect("send request headers");
-        for chunk in body {
-            if stream.send_data(chunk).await.is_err() {
-                break;
+        match &mut self.inner {
+            RawInner::H3 { send_request, .. } => call_h3(send_request, request, body).await,
+            RawInner::H2 { send_request } => {
+                let (response, _stream) = start_h2(send_request, request, body).await;
+                read_h2(response).await
             }
-        }
-        let _ = stream.finish().await;
-        let response = stream.recv_response().await.expect("response headers");
-        let mut data = Vec::new();
-        while let Some(mut chunk) = stream.recv_data().await.expect("response data") {
-            let bytes = chunk.copy_to_bytes(chunk.remaining());
-            data.extend_from_slice(&bytes);
-        }
-        let trailers = stream.recv_trailers().await.expect("response trailers");
-        RawResponse {
-            status: response.status(),
-            headers: response.headers().clone(),
-            data,
-            trailers,
         }
     }
 
-    /// Whether the QUIC connection is still open.
+    /// HTTP/2 only: sends a POST with one DATA frame (ending the request stream), then resets
+    /// the stream with RST_STREAM CANCEL after `after`, as a client that gives up waiting.
+    pub async fn call_then_cancel(&mut self, path: &str, message: Bytes, after: Duration) {
+        let RawInner::H2 { send_request } = &mut self.inner else {
+            panic!("call_then_cancel is an HTTP/2 test");
+        };
+        let uri = format!("https://localhost:{}{path}", self.addr.port());
+        let request = http::Request::post(uri)
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(())
+            .expect("request");
+        let mut sender = send_request.clone().ready().await.expect("h2 ready");
+        let (_response, mut stream) = sender.send_request(request, false).expect("send request");
+        stream.send_data(message, true).expect("send data");
+        tokio::time::sleep(after).await;
+        stream.send_reset(h2::Reason::CANCEL);
+    }
+
+    /// Whether the connection is still open.
     pub fn is_open(&self) -> bool {
-        self.conn.close_reason().is_none()
+        match &self.inner {
+            RawInner::H3 { conn, .. } => conn.close_reason().is_none(),
+            RawInner::H2 { .. } => !self.driver.is_finished(),
+        }
+    }
+}
+
+async fn call_h3(
+    send_request: &mut h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    request: http::Request<()>,
+    body: Vec<Bytes>,
+) -> RawResponse {
+    let mut stream = send_request
+        .send_request(request)
+        .await
+        .expect("send request headers");
+    for chunk in body {
+        if stream.send_data(chunk).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.finish().await;
+    let response = stream.recv_response().await.expect("response headers");
+    let mut data = Vec::new();
+    while let Some(mut chunk) = stream.recv_data().await.expect("response data") {
+        let bytes = chunk.copy_to_bytes(chunk.remaining());
+        data.extend_from_slice(&bytes);
+    }
+    let trailers = stream.recv_trailers().await.expect("response trailers");
+    RawResponse {
+        status: response.status(),
+        headers: response.headers().clone(),
+        data,
+        trailers,
+    }
+}
+
+/// Sends an HTTP/2 request: the head, then each chunk as its own DATA frame, END_STREAM on
+/// the last (an empty DATA frame carries it when there is no body).
+async fn start_h2(
+    send_request: &mut h2::client::SendRequest<Bytes>,
+    request: http::Request<()>,
+    body: Vec<Bytes>,
+) -> (h2::client::ResponseFuture, h2::SendStream<Bytes>) {
+    let mut sender = send_request.clone().ready().await.expect("h2 ready");
+    let (response, mut stream) = sender.send_request(request, false).expect("send request");
+    let last = body.len().saturating_sub(1);
+    if body.is_empty() {
+        let _ = stream.send_data(Bytes::new(), true);
+    }
+    for (index, chunk) in body.into_iter().enumerate() {
+        if stream.send_data(chunk, index == last).is_err() {
+            break;
+        }
+    }
+    (response, stream)
+}
+
+async fn read_h2(response: h2::client::ResponseFuture) -> RawResponse {
+    let response = response.await.expect("response headers");
+    let (parts, mut body) = response.into_parts();
+    let mut data = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.expect("response data");
+        let _ = body.flow_control().release_capacity(chunk.len());
+        data.extend_from_slice(&chunk);
+    }
+    let trailers = body.trailers().await.expect("response trailers");
+    RawResponse {
+        status: parts.status,
+        headers: parts.headers,
+        data,
+        trailers,
     }
 }
 
 impl Drop for RawClient {
     fn drop(&mut self) {
         self.driver.abort();
-        self.endpoint.close(0u32.into(), b"test over");
+        if let RawInner::H3 { endpoint, .. } = &self.inner {
+            endpoint.close(0u32.into(), b"test over");
+        }
     }
 }

@@ -48,10 +48,7 @@ import argparse
 import asyncio
 import base64
 import binascii
-import importlib
-import importlib.resources
 import json
-import subprocess
 import sys
 import tempfile
 import urllib.parse
@@ -66,6 +63,8 @@ from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated, QuicEvent, StreamReset
 from google.protobuf import json_format, message_factory
 from google.protobuf.message import DecodeError
+
+from protos import ProtocFailed, compile_protos
 
 # HTTP status -> gRPC code when a response carries no grpc-status (gRPC's HTTP mapping).
 HTTP_TO_GRPC = {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}
@@ -87,22 +86,11 @@ def emit(event: dict[str, Any]) -> None:
 
 def compile_proto(proto: Path, out_dir: Path) -> Any:
     """Compiles `proto` with grpc_tools' protoc into `out_dir` and imports its `_pb2` module."""
-    well_known = importlib.resources.files("grpc_tools") / "_proto"
-    command = [
-        sys.executable,
-        "-m",
-        "grpc_tools.protoc",
-        f"--proto_path={proto.parent}",
-        f"--proto_path={well_known}",
-        f"--python_out={out_dir}",
-        str(proto),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise Fatal(f"protoc failed on {proto} (exit {result.returncode}): {result.stderr.strip()}")
-    sys.path.insert(0, str(out_dir))
-    module_name = proto.name.removesuffix(".proto").replace("-", "_") + "_pb2"
-    return importlib.import_module(module_name)
+    try:
+        [module] = compile_protos(proto.parent, [proto.name], out_dir)
+    except ProtocFailed as error:
+        raise Fatal(str(error)) from error
+    return module
 
 
 def find_service(module: Any, name: str | None) -> Any:
@@ -123,6 +111,14 @@ def grpc_frame(payload: bytes, flag: int = 0) -> bytes:
     return bytes([flag]) + len(payload).to_bytes(4, "big") + payload
 
 
+def decode_bin(value: str) -> bytes:
+    """A `-bin` header value: base64 with or without padding, repeated values joined by ","."""
+    return b"".join(
+        base64.b64decode(part.strip() + "=" * (-len(part.strip()) % 4), validate=True)
+        for part in value.split(",")
+    )
+
+
 def header_maps(headers: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], dict[str, str]]:
     """Headers as text (repeated names joined with ","), and `-bin` ones decoded to hex."""
     text: dict[str, str] = {}
@@ -134,14 +130,46 @@ def header_maps(headers: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], dic
     for name, value in text.items():
         if name.endswith("-bin"):
             try:
-                decoded = b"".join(
-                    base64.b64decode(part.strip() + "=" * (-len(part.strip()) % 4), validate=True)
-                    for part in value.split(",")
-                )
-                binary[name] = decoded.hex()
+                binary[name] = decode_bin(value).hex()
             except (binascii.Error, ValueError) as error:
                 binary[name] = f"invalid base64: {error}"
     return text, binary
+
+
+def grpc_status(headers: dict[str, str] | None, http_status: int | None) -> tuple[int, str, str]:
+    """The call's (code, percent-decoded message, raw grpc-message) from the header block that
+    ended it, or from the HTTP status when it carries no grpc-status (gRPC's HTTP mapping)."""
+    headers = headers or {}
+    if "grpc-status" in headers:
+        raw_code = headers["grpc-status"]
+        code = int(raw_code) if raw_code.isdigit() else UNKNOWN
+        raw_message = headers.get("grpc-message", "")
+        message = urllib.parse.unquote_to_bytes(raw_message).decode("utf-8", "replace")
+        return code, message, raw_message
+    status = http_status or 0
+    return HTTP_TO_GRPC.get(status, UNKNOWN), f"no grpc-status (HTTP {status})", ""
+
+
+class Deframer:
+    """Splits a response body into gRPC messages; DATA frame boundaries mean nothing."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The messages `data` completes, in order; a partial one waits for more bytes."""
+        self.buffer.extend(data)
+        messages = []
+        while len(self.buffer) >= 5:
+            flag = self.buffer[0]
+            length = int.from_bytes(self.buffer[1:5], "big")
+            if flag != 0:
+                raise CallFailed(f"compressed-flag {flag} without a negotiated grpc-encoding")
+            if len(self.buffer) < 5 + length:
+                break
+            messages.append(bytes(self.buffer[5 : 5 + length]))
+            del self.buffer[: 5 + length]
+        return messages
 
 
 class H3Client(QuicConnectionProtocol):
@@ -163,19 +191,37 @@ class H3Client(QuicConnectionProtocol):
             if stream_id in self.queues:
                 self.queues[stream_id].put_nowait(http_event)
 
-    def open_request(
-        self, headers: list[tuple[bytes, bytes]], body: bytes, chunk: int | None
+    def start_request(
+        self, headers: list[tuple[bytes, bytes]]
     ) -> tuple[int, asyncio.Queue[H3Event | QuicEvent]]:
-        """Sends a whole request (headers, DATA frames, end of stream) on a new stream."""
+        """Sends a request's headers on a new stream; its events arrive on the returned queue."""
         stream_id = self._quic.get_next_available_stream_id()
         queue: asyncio.Queue[H3Event | QuicEvent] = asyncio.Queue()
         self.queues[stream_id] = queue
         self.http.send_headers(stream_id, headers, end_stream=False)
+        self.transmit()
+        return stream_id, queue
+
+    def send_body(self, stream_id: int, data: bytes, end_stream: bool) -> None:
+        """Sends one DATA frame (or, empty with `end_stream`, just the end of the stream)."""
+        self.http.send_data(stream_id, data, end_stream=end_stream)
+        self.transmit()
+
+    def cancel_request(self, stream_id: int, error_code: int) -> None:
+        """Resets both directions of a request stream (a client cancelling its call)."""
+        self._quic.reset_stream(stream_id, error_code)
+        self._quic.stop_stream(stream_id, error_code)
+        self.transmit()
+
+    def open_request(
+        self, headers: list[tuple[bytes, bytes]], body: bytes, chunk: int | None
+    ) -> tuple[int, asyncio.Queue[H3Event | QuicEvent]]:
+        """Sends a whole request (headers, DATA frames, end of stream) on a new stream."""
+        stream_id, queue = self.start_request(headers)
         size = chunk if chunk and chunk > 0 else max(len(body), 1)
         pieces = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
         for index, piece in enumerate(pieces):
-            self.http.send_data(stream_id, piece, end_stream=index == len(pieces) - 1)
-        self.transmit()
+            self.send_body(stream_id, piece, end_stream=index == len(pieces) - 1)
         return stream_id, queue
 
 
@@ -185,7 +231,7 @@ class ResponseReader:
     def __init__(self, call_id: str, output_class: Any) -> None:
         self.call_id = call_id
         self.output_class = output_class
-        self.buffer = bytearray()
+        self.deframer = Deframer()
         self.messages = 0
         self.http_status: int | None = None
         self.status_headers: dict[str, str] | None = None
@@ -220,16 +266,7 @@ class ResponseReader:
             if data:
                 raise CallFailed("DATA after the status")
             return
-        self.buffer.extend(data)
-        while len(self.buffer) >= 5:
-            flag = self.buffer[0]
-            length = int.from_bytes(self.buffer[1:5], "big")
-            if flag != 0:
-                raise CallFailed(f"compressed-flag {flag} without a negotiated grpc-encoding")
-            if len(self.buffer) < 5 + length:
-                return
-            payload = bytes(self.buffer[5 : 5 + length])
-            del self.buffer[: 5 + length]
+        for payload in self.deframer.feed(data):
             try:
                 message = self.output_class.FromString(payload)
             except DecodeError as error:
@@ -245,19 +282,10 @@ class ResponseReader:
             self.messages += 1
 
     def finish(self) -> None:
-        if self.buffer:
-            raise CallFailed(f"the stream ended inside a message ({len(self.buffer)} bytes left)")
-        headers = self.status_headers or {}
-        if "grpc-status" in headers:
-            raw_code = headers["grpc-status"]
-            code = int(raw_code) if raw_code.isdigit() else UNKNOWN
-            raw_message = headers.get("grpc-message", "")
-            message = urllib.parse.unquote_to_bytes(raw_message).decode("utf-8", "replace")
-        else:
-            status = self.http_status or 0
-            code = HTTP_TO_GRPC.get(status, UNKNOWN)
-            raw_message = ""
-            message = f"no grpc-status (HTTP {status})"
+        if self.deframer.buffer:
+            left = len(self.deframer.buffer)
+            raise CallFailed(f"the stream ended inside a message ({left} bytes left)")
+        code, message, raw_message = grpc_status(self.status_headers, self.http_status)
         emit(
             {
                 "event": "end",

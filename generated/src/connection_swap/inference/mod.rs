@@ -85,7 +85,7 @@ impl InferenceClient {
     pub fn new(inner: rpcnet::codegen::Client) -> Self {
         Self { inner }
     }
-    /// Connects to `addr` (QUIC handshake and TLS verification included).
+    /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
     pub async fn connect(
         addr: rpcnet::codegen::SocketAddr,
         config: rpcnet::codegen::ClientConfig,
@@ -97,16 +97,15 @@ impl InferenceClient {
         &self.inner
     }
     /// Streams tokens for a prompt; see `GenerateRequest` and `GenerateEvent`.
-    pub async fn generate<S>(
+    pub async fn generate(
         &self,
-        request: impl Into<rpcnet::codegen::Request<S>>,
+        request: impl rpcnet::codegen::IntoStreamingRequest<
+            Message = super::GenerateRequest,
+        >,
     ) -> Result<
         rpcnet::codegen::Response<rpcnet::codegen::Streaming<super::GenerateEvent>>,
         rpcnet::codegen::Status,
-    >
-    where
-        S: rpcnet::codegen::Stream<Item = super::GenerateRequest> + Send + 'static,
-    {
-        self.inner.bidi_streaming(GENERATE_PATH, request.into()).await
+    > {
+        self.inner.bidi_streaming(GENERATE_PATH, request.into_streaming_request()).await
     }
 }

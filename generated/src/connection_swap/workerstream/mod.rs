@@ -85,7 +85,7 @@ impl WorkerStreamClient {
     pub fn new(inner: rpcnet::codegen::Client) -> Self {
         Self { inner }
     }
-    /// Connects to `addr` (QUIC handshake and TLS verification included).
+    /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
     pub async fn connect(
         addr: rpcnet::codegen::SocketAddr,
         config: rpcnet::codegen::ClientConfig,
@@ -97,16 +97,15 @@ impl WorkerStreamClient {
         &self.inner
     }
     /// Serves one client stream, starting at the assignment's `resume_after + 1`.
-    pub async fn serve<S>(
+    pub async fn serve(
         &self,
-        request: impl Into<rpcnet::codegen::Request<S>>,
+        request: impl rpcnet::codegen::IntoStreamingRequest<
+            Message = super::WorkerAssignment,
+        >,
     ) -> Result<
         rpcnet::codegen::Response<rpcnet::codegen::Streaming<super::WorkerFrame>>,
         rpcnet::codegen::Status,
-    >
-    where
-        S: rpcnet::codegen::Stream<Item = super::WorkerAssignment> + Send + 'static,
-    {
-        self.inner.bidi_streaming(SERVE_PATH, request.into()).await
+    > {
+        self.inner.bidi_streaming(SERVE_PATH, request.into_streaming_request()).await
     }
 }

@@ -201,7 +201,7 @@ pub mod oracle {
         pub fn new(inner: rpcnet::codegen::Client) -> Self {
             Self { inner }
         }
-        /// Connects to `addr` (QUIC handshake and TLS verification included).
+        /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
         pub async fn connect(
             addr: rpcnet::codegen::SocketAddr,
             config: rpcnet::codegen::ClientConfig,
@@ -222,17 +222,18 @@ pub mod oracle {
         /// Asks many questions and streams the answers.
         ///
         /// Answers come in question order.
-        pub async fn ask_many<S>(
+        pub async fn ask_many(
             &self,
-            request: impl Into<rpcnet::codegen::Request<S>>,
+            request: impl rpcnet::codegen::IntoStreamingRequest<
+                Message = super::Question,
+            >,
         ) -> Result<
             rpcnet::codegen::Response<rpcnet::codegen::Streaming<super::Answer>>,
             rpcnet::codegen::Status,
-        >
-        where
-            S: rpcnet::codegen::Stream<Item = super::Question> + Send + 'static,
-        {
-            self.inner.bidi_streaming(ASK_MANY_PATH, request.into()).await
+        > {
+            self.inner
+                .bidi_streaming(ASK_MANY_PATH, request.into_streaming_request())
+                .await
         }
     }
 }

@@ -135,7 +135,7 @@ pub mod catalog {
         pub fn new(inner: rpcnet::codegen::Client) -> Self {
             Self { inner }
         }
-        /// Connects to `addr` (QUIC handshake and TLS verification included).
+        /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
         pub async fn connect(
             addr: rpcnet::codegen::SocketAddr,
             config: rpcnet::codegen::ClientConfig,
@@ -250,7 +250,7 @@ pub mod inventory {
         pub fn new(inner: rpcnet::codegen::Client) -> Self {
             Self { inner }
         }
-        /// Connects to `addr` (QUIC handshake and TLS verification included).
+        /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
         pub async fn connect(
             addr: rpcnet::codegen::SocketAddr,
             config: rpcnet::codegen::ClientConfig,
@@ -262,14 +262,15 @@ pub mod inventory {
             &self.inner
         }
         /// The `Apply` RPC (client streaming).
-        pub async fn apply<S>(
+        pub async fn apply(
             &self,
-            request: impl Into<rpcnet::codegen::Request<S>>,
-        ) -> Result<rpcnet::codegen::Response<super::Empty>, rpcnet::codegen::Status>
-        where
-            S: rpcnet::codegen::Stream<Item = super::StockChange> + Send + 'static,
-        {
-            self.inner.client_streaming(APPLY_PATH, request.into()).await
+            request: impl rpcnet::codegen::IntoStreamingRequest<
+                Message = super::StockChange,
+            >,
+        ) -> Result<rpcnet::codegen::Response<super::Empty>, rpcnet::codegen::Status> {
+            self.inner
+                .client_streaming(APPLY_PATH, request.into_streaming_request())
+                .await
         }
     }
 }
@@ -354,7 +355,7 @@ pub mod healthcheck {
         pub fn new(inner: rpcnet::codegen::Client) -> Self {
             Self { inner }
         }
-        /// Connects to `addr` (QUIC handshake and TLS verification included).
+        /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
         pub async fn connect(
             addr: rpcnet::codegen::SocketAddr,
             config: rpcnet::codegen::ClientConfig,

@@ -122,7 +122,7 @@ pub mod layouts {
         pub fn new(inner: rpcnet::codegen::Client) -> Self {
             Self { inner }
         }
-        /// Connects to `addr` (QUIC handshake and TLS verification included).
+        /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
         pub async fn connect(
             addr: rpcnet::codegen::SocketAddr,
             config: rpcnet::codegen::ClientConfig,

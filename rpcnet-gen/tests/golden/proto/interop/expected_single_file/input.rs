@@ -468,7 +468,7 @@ pub mod testservice {
         pub fn new(inner: rpcnet::codegen::Client) -> Self {
             Self { inner }
         }
-        /// Connects to `addr` (QUIC handshake and TLS verification included).
+        /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
         pub async fn connect(
             addr: rpcnet::codegen::SocketAddr,
             config: rpcnet::codegen::ClientConfig,
@@ -525,55 +525,58 @@ pub mod testservice {
         }
         /// A sequence of requests followed by one response (streamed upload).
         /// The server returns the aggregated size of client payload as the result.
-        pub async fn streaming_input_call<S>(
+        pub async fn streaming_input_call(
             &self,
-            request: impl Into<rpcnet::codegen::Request<S>>,
+            request: impl rpcnet::codegen::IntoStreamingRequest<
+                Message = super::StreamingInputCallRequest,
+            >,
         ) -> Result<
             rpcnet::codegen::Response<super::StreamingInputCallResponse>,
             rpcnet::codegen::Status,
-        >
-        where
-            S: rpcnet::codegen::Stream<Item = super::StreamingInputCallRequest> + Send
-                + 'static,
-        {
-            self.inner.client_streaming(STREAMING_INPUT_CALL_PATH, request.into()).await
+        > {
+            self.inner
+                .client_streaming(
+                    STREAMING_INPUT_CALL_PATH,
+                    request.into_streaming_request(),
+                )
+                .await
         }
         /// A sequence of requests with each request served by the server immediately.
         /// As one request could lead to multiple responses, this interface
         /// demonstrates the idea of full duplexing.
-        pub async fn full_duplex_call<S>(
+        pub async fn full_duplex_call(
             &self,
-            request: impl Into<rpcnet::codegen::Request<S>>,
+            request: impl rpcnet::codegen::IntoStreamingRequest<
+                Message = super::StreamingOutputCallRequest,
+            >,
         ) -> Result<
             rpcnet::codegen::Response<
                 rpcnet::codegen::Streaming<super::StreamingOutputCallResponse>,
             >,
             rpcnet::codegen::Status,
-        >
-        where
-            S: rpcnet::codegen::Stream<Item = super::StreamingOutputCallRequest> + Send
-                + 'static,
-        {
-            self.inner.bidi_streaming(FULL_DUPLEX_CALL_PATH, request.into()).await
+        > {
+            self.inner
+                .bidi_streaming(FULL_DUPLEX_CALL_PATH, request.into_streaming_request())
+                .await
         }
         /// A sequence of requests followed by a sequence of responses.
         /// The server buffers all the client requests and then serves them in order. A
         /// stream of responses are returned to the client when the server starts with
         /// first request.
-        pub async fn half_duplex_call<S>(
+        pub async fn half_duplex_call(
             &self,
-            request: impl Into<rpcnet::codegen::Request<S>>,
+            request: impl rpcnet::codegen::IntoStreamingRequest<
+                Message = super::StreamingOutputCallRequest,
+            >,
         ) -> Result<
             rpcnet::codegen::Response<
                 rpcnet::codegen::Streaming<super::StreamingOutputCallResponse>,
             >,
             rpcnet::codegen::Status,
-        >
-        where
-            S: rpcnet::codegen::Stream<Item = super::StreamingOutputCallRequest> + Send
-                + 'static,
-        {
-            self.inner.bidi_streaming(HALF_DUPLEX_CALL_PATH, request.into()).await
+        > {
+            self.inner
+                .bidi_streaming(HALF_DUPLEX_CALL_PATH, request.into_streaming_request())
+                .await
         }
         /// The test server will not implement this method. It will be used
         /// to test the behavior when clients call unimplemented methods.
@@ -669,7 +672,7 @@ pub mod unimplementedservice {
         pub fn new(inner: rpcnet::codegen::Client) -> Self {
             Self { inner }
         }
-        /// Connects to `addr` (QUIC handshake and TLS verification included).
+        /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
         pub async fn connect(
             addr: rpcnet::codegen::SocketAddr,
             config: rpcnet::codegen::ClientConfig,

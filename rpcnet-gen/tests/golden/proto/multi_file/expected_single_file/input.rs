@@ -128,7 +128,7 @@ pub mod catalog {
         pub fn new(inner: rpcnet::codegen::Client) -> Self {
             Self { inner }
         }
-        /// Connects to `addr` (QUIC handshake and TLS verification included).
+        /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
         pub async fn connect(
             addr: rpcnet::codegen::SocketAddr,
             config: rpcnet::codegen::ClientConfig,
@@ -235,7 +235,7 @@ pub mod healthcheck {
         pub fn new(inner: rpcnet::codegen::Client) -> Self {
             Self { inner }
         }
-        /// Connects to `addr` (QUIC handshake and TLS verification included).
+        /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
         pub async fn connect(
             addr: rpcnet::codegen::SocketAddr,
             config: rpcnet::codegen::ClientConfig,
@@ -357,7 +357,7 @@ pub mod inventory {
         pub fn new(inner: rpcnet::codegen::Client) -> Self {
             Self { inner }
         }
-        /// Connects to `addr` (QUIC handshake and TLS verification included).
+        /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
         pub async fn connect(
             addr: rpcnet::codegen::SocketAddr,
             config: rpcnet::codegen::ClientConfig,
@@ -376,14 +376,13 @@ pub mod inventory {
             self.inner.unary(COUNT_PATH, request.into()).await
         }
         /// The `Restock` RPC (client streaming).
-        pub async fn restock<S>(
+        pub async fn restock(
             &self,
-            request: impl Into<rpcnet::codegen::Request<S>>,
-        ) -> Result<rpcnet::codegen::Response<super::Stock>, rpcnet::codegen::Status>
-        where
-            S: rpcnet::codegen::Stream<Item = super::Item> + Send + 'static,
-        {
-            self.inner.client_streaming(RESTOCK_PATH, request.into()).await
+            request: impl rpcnet::codegen::IntoStreamingRequest<Message = super::Item>,
+        ) -> Result<rpcnet::codegen::Response<super::Stock>, rpcnet::codegen::Status> {
+            self.inner
+                .client_streaming(RESTOCK_PATH, request.into_streaming_request())
+                .await
         }
     }
 }

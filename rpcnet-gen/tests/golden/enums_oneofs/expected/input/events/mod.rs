@@ -97,7 +97,7 @@ impl EventsClient {
     pub fn new(inner: rpcnet::codegen::Client) -> Self {
         Self { inner }
     }
-    /// Connects to `addr` (QUIC handshake and TLS verification included).
+    /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
     pub async fn connect(
         addr: rpcnet::codegen::SocketAddr,
         config: rpcnet::codegen::ClientConfig,
@@ -109,14 +109,11 @@ impl EventsClient {
         &self.inner
     }
     /// The `Publish` RPC (client streaming).
-    pub async fn publish<S>(
+    pub async fn publish(
         &self,
-        request: impl Into<rpcnet::codegen::Request<S>>,
-    ) -> Result<rpcnet::codegen::Response<super::Ack>, rpcnet::codegen::Status>
-    where
-        S: rpcnet::codegen::Stream<Item = super::Event> + Send + 'static,
-    {
-        self.inner.client_streaming(PUBLISH_PATH, request.into()).await
+        request: impl rpcnet::codegen::IntoStreamingRequest<Message = super::Event>,
+    ) -> Result<rpcnet::codegen::Response<super::Ack>, rpcnet::codegen::Status> {
+        self.inner.client_streaming(PUBLISH_PATH, request.into_streaming_request()).await
     }
     /// The `Subscribe` RPC (server streaming).
     pub async fn subscribe(

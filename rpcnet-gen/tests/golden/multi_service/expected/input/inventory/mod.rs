@@ -78,7 +78,7 @@ impl InventoryClient {
     pub fn new(inner: rpcnet::codegen::Client) -> Self {
         Self { inner }
     }
-    /// Connects to `addr` (QUIC handshake and TLS verification included).
+    /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
     pub async fn connect(
         addr: rpcnet::codegen::SocketAddr,
         config: rpcnet::codegen::ClientConfig,
@@ -90,13 +90,10 @@ impl InventoryClient {
         &self.inner
     }
     /// The `Apply` RPC (client streaming).
-    pub async fn apply<S>(
+    pub async fn apply(
         &self,
-        request: impl Into<rpcnet::codegen::Request<S>>,
-    ) -> Result<rpcnet::codegen::Response<super::Empty>, rpcnet::codegen::Status>
-    where
-        S: rpcnet::codegen::Stream<Item = super::StockChange> + Send + 'static,
-    {
-        self.inner.client_streaming(APPLY_PATH, request.into()).await
+        request: impl rpcnet::codegen::IntoStreamingRequest<Message = super::StockChange>,
+    ) -> Result<rpcnet::codegen::Response<super::Empty>, rpcnet::codegen::Status> {
+        self.inner.client_streaming(APPLY_PATH, request.into_streaming_request()).await
     }
 }

@@ -146,7 +146,7 @@ impl CalculatorClient {
     pub fn new(inner: rpcnet::codegen::Client) -> Self {
         Self { inner }
     }
-    /// Connects to `addr` (QUIC handshake and TLS verification included).
+    /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
     pub async fn connect(
         addr: rpcnet::codegen::SocketAddr,
         config: rpcnet::codegen::ClientConfig,
@@ -175,26 +175,22 @@ impl CalculatorClient {
         self.inner.server_streaming(COUNT_TO_PATH, request.into()).await
     }
     /// Client streaming: sums the numbers.
-    pub async fn sum<S>(
+    pub async fn sum(
         &self,
-        request: impl Into<rpcnet::codegen::Request<S>>,
-    ) -> Result<rpcnet::codegen::Response<super::Total>, rpcnet::codegen::Status>
-    where
-        S: rpcnet::codegen::Stream<Item = super::Number> + Send + 'static,
-    {
-        self.inner.client_streaming(SUM_PATH, request.into()).await
+        request: impl rpcnet::codegen::IntoStreamingRequest<Message = super::Number>,
+    ) -> Result<rpcnet::codegen::Response<super::Total>, rpcnet::codegen::Status> {
+        self.inner.client_streaming(SUM_PATH, request.into_streaming_request()).await
     }
     /// Bidirectional: answers each number with the running sum.
-    pub async fn running_sum<S>(
+    pub async fn running_sum(
         &self,
-        request: impl Into<rpcnet::codegen::Request<S>>,
+        request: impl rpcnet::codegen::IntoStreamingRequest<Message = super::Number>,
     ) -> Result<
         rpcnet::codegen::Response<rpcnet::codegen::Streaming<super::Total>>,
         rpcnet::codegen::Status,
-    >
-    where
-        S: rpcnet::codegen::Stream<Item = super::Number> + Send + 'static,
-    {
-        self.inner.bidi_streaming(RUNNING_SUM_PATH, request.into()).await
+    > {
+        self.inner
+            .bidi_streaming(RUNNING_SUM_PATH, request.into_streaming_request())
+            .await
     }
 }

@@ -94,7 +94,7 @@ impl InventoryClient {
     pub fn new(inner: rpcnet::codegen::Client) -> Self {
         Self { inner }
     }
-    /// Connects to `addr` (QUIC handshake and TLS verification included).
+    /// Connects to `addr` over the transport `config` chooses (handshake and TLS verification included).
     pub async fn connect(
         addr: rpcnet::codegen::SocketAddr,
         config: rpcnet::codegen::ClientConfig,
@@ -113,13 +113,10 @@ impl InventoryClient {
         self.inner.unary(COUNT_PATH, request.into()).await
     }
     /// The `Restock` RPC (client streaming).
-    pub async fn restock<S>(
+    pub async fn restock(
         &self,
-        request: impl Into<rpcnet::codegen::Request<S>>,
-    ) -> Result<rpcnet::codegen::Response<super::Stock>, rpcnet::codegen::Status>
-    where
-        S: rpcnet::codegen::Stream<Item = super::Item> + Send + 'static,
-    {
-        self.inner.client_streaming(RESTOCK_PATH, request.into()).await
+        request: impl rpcnet::codegen::IntoStreamingRequest<Message = super::Item>,
+    ) -> Result<rpcnet::codegen::Response<super::Stock>, rpcnet::codegen::Status> {
+        self.inner.client_streaming(RESTOCK_PATH, request.into_streaming_request()).await
     }
 }
