@@ -65,6 +65,13 @@ pub fn first_sequence_after(resume_after: u64) -> Result<u64, Status> {
     }
 }
 
+/// The status a generation ends with once it reached [`MAX_SEQUENCE`]: OUT_OF_RANGE.
+pub fn last_sequence_reached() -> Status {
+    Status::out_of_range(format!(
+        "the generation reached the last sequence number, {MAX_SEQUENCE}"
+    ))
+}
+
 /// The suffix of the status message a worker ends a stream with when it simulates a failure.
 const SIMULATED_FAILURE: &str = "simulated failure";
 
@@ -88,6 +95,10 @@ pub enum WorkerVerdict {
     /// The worker itself reported a (simulated) failure or is recovering: it is alive, keep it
     /// in the pool but unavailable until it says otherwise.
     Unavailable,
+    /// The request is at fault, not the worker: an argument out of range, a prompt or message
+    /// over a limit (whether the worker or the director's own client said so). The client's
+    /// call ends with the status; the worker stays in the pool as it was.
+    RequestRefused,
     /// Anything else (connection lost, handshake failed, protocol error): the worker is gone
     /// as far as the director can tell; remove it. A live worker registers again.
     Gone,
@@ -96,12 +107,16 @@ pub enum WorkerVerdict {
 /// Judges a status that ended (or refused) a worker stream.
 pub fn judge_worker_status(status: &Status) -> WorkerVerdict {
     let message = status.message();
-    if status.code() == Code::Unavailable
-        && (message.ends_with(SIMULATED_FAILURE) || message.ends_with(RECOVERING))
-    {
-        WorkerVerdict::Unavailable
-    } else {
-        WorkerVerdict::Gone
+    match status.code() {
+        Code::Unavailable
+            if message.ends_with(SIMULATED_FAILURE) || message.ends_with(RECOVERING) =>
+        {
+            WorkerVerdict::Unavailable
+        }
+        Code::InvalidArgument | Code::OutOfRange | Code::ResourceExhausted => {
+            WorkerVerdict::RequestRefused
+        }
+        _ => WorkerVerdict::Gone,
     }
 }
 
@@ -127,6 +142,22 @@ mod tests {
         assert_eq!(judge_worker_status(&lost), WorkerVerdict::Gone);
         let cancelled = Status::cancelled("worker-a simulated failure");
         assert_eq!(judge_worker_status(&cancelled), WorkerVerdict::Gone);
+    }
+
+    #[test]
+    fn refusals_of_the_request_keep_the_worker() {
+        let too_large = Status::resource_exhausted(
+            "message of 4194400 bytes exceeds the limit of 4194304 bytes",
+        );
+        assert_eq!(
+            judge_worker_status(&too_large),
+            WorkerVerdict::RequestRefused
+        );
+        let past_the_end = Status::out_of_range("the last sequence number");
+        assert_eq!(
+            judge_worker_status(&past_the_end),
+            WorkerVerdict::RequestRefused
+        );
     }
 
     #[test]

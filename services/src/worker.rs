@@ -26,9 +26,9 @@ use crate::protocol::directorregistry::DirectorRegistryClient;
 use crate::protocol::next;
 use crate::protocol::workerstream::{WorkerStream, WorkerStreamServer};
 use crate::protocol::{
-    first_sequence_after, frame, recovering, simulated_failure, Connected, FrameKind,
-    HeartbeatRequest, RegisterRequest, SetAvailabilityRequest, WorkerAssignment, WorkerFrame,
-    WorkerToken, MAX_SEQUENCE,
+    first_sequence_after, frame, last_sequence_reached, recovering, simulated_failure, Connected,
+    FrameKind, HeartbeatRequest, RegisterRequest, SetAvailabilityRequest, WorkerAssignment,
+    WorkerFrame, WorkerToken, MAX_SEQUENCE,
 };
 use crate::shutdown;
 use crate::tokens::token_text;
@@ -398,16 +398,7 @@ impl WorkerStream for StreamService {
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("expected a WorkerAssignment first"))?;
-        if !self.state.is_available() {
-            info!(
-                target: "worker",
-                worker = %label,
-                stream.id = assignment.stream_id,
-                connection.id = %assignment.connection_id,
-                "refusing handoff while recovering"
-            );
-            return Err(recovering(label));
-        }
+        // The request is judged before the worker's state: a bad one is refused as such.
         let first = first_sequence_after(assignment.resume_after).inspect_err(|status| {
             warn!(
                 target: "worker",
@@ -418,6 +409,16 @@ impl WorkerStream for StreamService {
                 "refusing handoff: invalid resume position"
             );
         })?;
+        if !self.state.is_available() {
+            info!(
+                target: "worker",
+                worker = %label,
+                stream.id = assignment.stream_id,
+                connection.id = %assignment.connection_id,
+                "refusing handoff while recovering"
+            );
+            return Err(recovering(label));
+        }
         info!(
             target: "worker",
             worker = %label,
@@ -550,11 +551,7 @@ async fn produce(
                 sequence = match sequence.checked_add(1).filter(|s| *s <= MAX_SEQUENCE) {
                     Some(next) => next,
                     None => {
-                        let _ = frames
-                            .send(Err(Status::out_of_range(format!(
-                                "the generation reached the last sequence number, {MAX_SEQUENCE}"
-                            ))))
-                            .await;
+                        let _ = frames.send(Err(last_sequence_reached())).await;
                         return;
                     }
                 };

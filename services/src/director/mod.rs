@@ -29,7 +29,9 @@ use crate::protocol::{
     SetAvailabilityResponse, StreamAssigned, Token, WorkerAssignment, WorkerFailed, WorkerFrame,
     WorkerVerdict,
 };
-use crate::protocol::{first_sequence_after, next};
+use crate::protocol::{
+    first_sequence_after, judge_worker_status, last_sequence_reached, next, MAX_SEQUENCE,
+};
 use crate::shutdown;
 
 /// Director settings; [`DirectorConfig::new`] fills in the timing defaults.
@@ -345,12 +347,18 @@ enum Outcome {
     NotAccepted(Status),
     /// The worker failed while serving: the client is asked to retry.
     Failed(Status),
+    /// The request cannot go on, through no fault of the worker: the worker refused it (an
+    /// argument out of range, a message over a limit) or the generation reached the last
+    /// sequence number. The client's call ends with this status; the worker stays as it was.
+    Ended(Status),
 }
 
 /// Why relaying one frame stopped the worker's turn.
 enum RelayError {
     ClientGone,
     Worker(Status),
+    /// The token just relayed was the last sequence number there is.
+    LastSequence,
 }
 
 impl Session {
@@ -372,6 +380,19 @@ impl Session {
             match self.forward(&lease).await {
                 Outcome::ClientGone => {
                     info!(stream.id = self.stream_id, connection.id = %self.connection_id, "client closed stream");
+                    return;
+                }
+                Outcome::Ended(status) => {
+                    warn!(
+                        stream.id = self.stream_id,
+                        connection.id = %self.connection_id,
+                        worker.addr = %lease.info.addr,
+                        worker.label = %lease.info.label,
+                        code = ?status.code(),
+                        err = %status.message(),
+                        "ending stream: the request cannot go on; the worker stays in the pool"
+                    );
+                    let _ = self.events.send(Err(status)).await;
                     return;
                 }
                 Outcome::NotAccepted(status) => {
@@ -484,7 +505,7 @@ impl Session {
         };
         let mut frames = match opened {
             Ok(response) => response.into_inner(),
-            Err(status) => return Outcome::NotAccepted(status),
+            Err(status) => return not_accepted(status),
         };
         let mut accepted = false;
         let outcome = loop {
@@ -494,6 +515,7 @@ impl Session {
                         Some(Ok(frame)) => match self.relay(frame, &lease.info, &mut accepted).await {
                             Ok(()) => continue,
                             Err(RelayError::ClientGone) => break Outcome::ClientGone,
+                            Err(RelayError::LastSequence) => break Outcome::Ended(last_sequence_reached()),
                             Err(RelayError::Worker(status)) => status,
                         },
                         Some(Err(status)) => status,
@@ -502,7 +524,9 @@ impl Session {
                             lease.info.label
                         )),
                     };
-                    break if accepted {
+                    break if judge_worker_status(&status) == WorkerVerdict::RequestRefused {
+                        Outcome::Ended(status)
+                    } else if accepted {
                         Outcome::Failed(status)
                     } else {
                         Outcome::NotAccepted(status)
@@ -519,7 +543,7 @@ impl Session {
                 () = self.events.closed() => break Outcome::ClientGone,
             }
         };
-        if matches!(outcome, Outcome::ClientGone) {
+        if matches!(outcome, Outcome::ClientGone | Outcome::Ended(_)) {
             // End the worker's call politely: close our side, and let the worker end its
             // response (it does as soon as it sees our side closed).
             drop(to_worker);
@@ -556,13 +580,10 @@ impl Session {
             }
             Some(FrameKind::Token(token)) => {
                 *accepted = true;
-                // `resume_after` was validated, or is a sequence the director forwarded; the
-                // check still guards the arithmetic, as the worker's numbers come from afar.
+                // `resume_after` was validated and stops at MAX_SEQUENCE (see below), so this
+                // cannot overflow; checked all the same, as no sequence arithmetic here may.
                 let Some(expected) = self.resume_after.checked_add(1) else {
-                    return Err(RelayError::Worker(Status::out_of_range(format!(
-                        "{} went past the last sequence number",
-                        worker.label
-                    ))));
+                    return Err(RelayError::LastSequence);
                 };
                 if token.sequence < expected {
                     debug!(
@@ -589,6 +610,9 @@ impl Session {
                     return Err(RelayError::ClientGone);
                 }
                 self.resume_after = sequence;
+                if sequence >= MAX_SEQUENCE {
+                    return Err(RelayError::LastSequence);
+                }
             }
             None => debug!("ignoring a worker frame without content"),
         }
@@ -607,6 +631,8 @@ impl Session {
                     );
                 }
             }
+            // The client was told; the worker did nothing wrong.
+            WorkerVerdict::RequestRefused => {}
             WorkerVerdict::Gone => {
                 if self.pool.remove(worker.id).is_some() {
                     warn!(
@@ -644,6 +670,15 @@ impl Session {
                 () = self.events.closed() => return,
             }
         }
+    }
+}
+
+/// The outcome of a worker call that ended before the worker accepted the stream.
+fn not_accepted(status: Status) -> Outcome {
+    if judge_worker_status(&status) == WorkerVerdict::RequestRefused {
+        Outcome::Ended(status)
+    } else {
+        Outcome::NotAccepted(status)
     }
 }
 

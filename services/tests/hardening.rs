@@ -1,0 +1,242 @@
+//! Hardening tests of the connection-swap services (issue 10): hostile or unlucky inputs sent
+//! to the real director and worker processes over loopback, each showing that the request is
+//! answered with a clear status and that no worker is evicted, no process panics or overflows.
+
+mod support;
+
+use std::time::Duration;
+
+use connection_swap::certs::{CertPaths, SERVER_NAME};
+use connection_swap::protocol::inference::InferenceClient;
+use connection_swap::protocol::workerstream::WorkerStreamClient;
+use connection_swap::protocol::{
+    event_kind, frame_kind, EventKind, FrameKind, GenerateEvent, GenerateRequest, WorkerAssignment,
+    MAX_SEQUENCE,
+};
+use connection_swap::tokens::token_text;
+use rpcnet::{Code, Status, StreamSender, Streaming};
+use support::*;
+
+/// Swaps rarely: one failure a second, short recovery, so a test sees a retry quickly without
+/// its other calls being interrupted often.
+const RARE_SWAPS: Timing = Timing {
+    token_interval_ms: 100,
+    failure_after_secs: 1.0,
+    recovery_secs: 0.3,
+};
+
+/// How long any single call of these tests may take.
+const CALL_BOUND: Duration = Duration::from_secs(15);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|err| panic!("tokio runtime: {err}"))
+}
+
+fn client_config() -> rpcnet::ClientConfig {
+    rpcnet::ClientConfig::new(CertPaths::default().ca())
+        .unwrap_or_else(|err| panic!("client config: {err}"))
+        .server_name(SERVER_NAME)
+}
+
+/// A `generate` call in progress: the request side (kept open) and the events.
+struct Call {
+    requests: StreamSender<GenerateRequest>,
+    events: Streaming<GenerateEvent>,
+}
+
+/// Opens a `generate` call with one first request; the status if the director refused it.
+async fn open(client: &InferenceClient, prompt: &str, resume_after: u64) -> Result<Call, Status> {
+    let (requests, outgoing) = rpcnet::channel(4);
+    let first = GenerateRequest {
+        prompt: prompt.to_owned(),
+        resume_after,
+    };
+    if requests.send(first).await.is_err() {
+        panic!("the request channel closed before the call started");
+    }
+    let response = tokio::time::timeout(CALL_BOUND, client.generate(outgoing))
+        .await
+        .unwrap_or_else(|_| panic!("the director did not answer within {CALL_BOUND:?}"))?;
+    Ok(Call {
+        requests,
+        events: response.into_inner(),
+    })
+}
+
+impl Call {
+    /// The next event; `Err` with the status that ended the call (OK if it ended cleanly).
+    async fn next(&mut self) -> Result<EventKind, Status> {
+        let item = tokio::time::timeout(CALL_BOUND, self.events.message())
+            .await
+            .unwrap_or_else(|_| panic!("no event within {CALL_BOUND:?}"));
+        match item {
+            Ok(Some(event)) => event_kind(event).ok_or_else(|| Status::unknown("empty event")),
+            Ok(None) => Err(Status::ok("the call ended")),
+            Err(status) => Err(status),
+        }
+    }
+
+    /// Events until the call ends; returns the tokens' sequence numbers and the final status.
+    async fn tokens_until_end(&mut self) -> (Vec<u64>, Status) {
+        let mut sequences = Vec::new();
+        loop {
+            match self.next().await {
+                Ok(EventKind::Token(token)) => sequences.push(token.sequence),
+                Ok(_) => {}
+                Err(status) => return (sequences, status),
+            }
+        }
+    }
+}
+
+/// The status a call ended with, whether the director refused it at once or after opening.
+async fn refusal(client: &InferenceClient, prompt: &str, resume_after: u64) -> Status {
+    match open(client, prompt, resume_after).await {
+        Err(status) => status,
+        Ok(mut call) => {
+            let (tokens, status) = call.tokens_until_end().await;
+            assert!(tokens.is_empty(), "tokens {tokens:?} before {status}");
+            status
+        }
+    }
+}
+
+/// The address a worker process reports in its `worker listening` line.
+fn worker_addr(worker: &Proc) -> std::net::SocketAddr {
+    let line = worker.wait_for(&["worker listening"], Duration::from_secs(10));
+    field(&line.text, "addr")
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {:?}", line.text))
+}
+
+fn assert_no_panic(proc: &Proc) {
+    let panics = proc.matching(&["panicked"]);
+    assert!(panics.is_empty(), "{} panicked: {panics:?}", proc.name);
+}
+
+fn assert_never_evicted(director: &Proc) {
+    let evictions = director.matching(&["removing unreachable worker"]);
+    assert!(evictions.is_empty(), "a worker was evicted: {evictions:?}");
+}
+
+#[test]
+fn resume_positions_past_the_last_sequence_are_refused_and_never_overflow() {
+    let addr = free_addr();
+    let director = start_director(addr);
+    let worker = start_worker("worker-a", addr, RARE_SWAPS, &[]);
+    director.wait_for(&["worker registered"], Duration::from_secs(10));
+    let worker_at = worker_addr(&worker);
+    runtime().block_on(async {
+        let client = InferenceClient::new(
+            rpcnet::Client::connect(addr, client_config())
+                .await
+                .unwrap_or_else(|err| panic!("connect: {err}")),
+        );
+
+        // The first request: refused at once, naming the limit.
+        for bad in [u64::MAX, u64::MAX - 1, MAX_SEQUENCE] {
+            let status = refusal(&client, "prompt-overflow", bad).await;
+            assert_eq!(status.code(), Code::InvalidArgument, "{bad}: {status}");
+            assert!(
+                status.message().contains(&MAX_SEQUENCE.to_string()),
+                "the limit is named: {status}"
+            );
+        }
+
+        // Just below the limit: the last tokens there are, then OUT_OF_RANGE, worker kept.
+        let mut call = open(&client, "prompt-last", MAX_SEQUENCE - 2)
+            .await
+            .unwrap_or_else(|status| panic!("refused below the limit: {status}"));
+        let (tokens, status) = call.tokens_until_end().await;
+        assert_eq!(tokens, [MAX_SEQUENCE - 1, MAX_SEQUENCE]);
+        assert_eq!(status.code(), Code::OutOfRange, "{status}");
+
+        // A retry after a worker failure: the resume position is checked again.
+        let mut call = open(&client, "prompt-retry", 0)
+            .await
+            .unwrap_or_else(|status| panic!("refused: {status}"));
+        loop {
+            match call.next().await {
+                Ok(EventKind::WorkerFailed(_)) => break,
+                Ok(_) => {}
+                Err(status) => panic!("the call ended before a swap: {status}"),
+            }
+        }
+        let retry = GenerateRequest {
+            prompt: "prompt-retry".into(),
+            resume_after: u64::MAX,
+        };
+        assert!(call.requests.send(retry).await.is_ok());
+        let (tokens, status) = call.tokens_until_end().await;
+        assert!(tokens.is_empty(), "{tokens:?}");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+
+        // The worker itself checks too, whoever calls it.
+        let direct = WorkerStreamClient::connect(worker_at, client_config())
+            .await
+            .unwrap_or_else(|err| panic!("connect to the worker: {err}"));
+        for bad in [u64::MAX, MAX_SEQUENCE] {
+            let (assignments, outgoing) = rpcnet::channel(1);
+            let assignment = WorkerAssignment {
+                connection_id: "conn-test".into(),
+                stream_id: 0,
+                prompt: "prompt-direct".into(),
+                resume_after: bad,
+            };
+            assert!(assignments.send(assignment).await.is_ok());
+            let status = match direct.serve(outgoing).await {
+                Err(status) => status,
+                Ok(response) => {
+                    let mut frames = response.into_inner();
+                    loop {
+                        match frames.message().await {
+                            Ok(Some(frame)) => match frame_kind(frame) {
+                                Some(FrameKind::Token(token)) => {
+                                    panic!("the worker sent token {}", token.sequence)
+                                }
+                                _ => continue,
+                            },
+                            Ok(None) => panic!("the worker ended the call with OK"),
+                            Err(status) => break status,
+                        }
+                    }
+                }
+            };
+            assert_eq!(status.code(), Code::InvalidArgument, "{bad}: {status}");
+        }
+
+        // Nothing was lost on the way: a normal client is served by the same worker.
+        let mut call = open(&client, "prompt-after", 0)
+            .await
+            .unwrap_or_else(|status| panic!("refused: {status}"));
+        let mut seen = 0;
+        while seen < 3 {
+            match call.next().await {
+                Ok(EventKind::Token(token)) => {
+                    seen += 1;
+                    assert_eq!(token.text, token_text("prompt-after", token.sequence));
+                }
+                Ok(_) => {}
+                Err(status) => panic!("the call ended after {seen} tokens: {status}"),
+            }
+        }
+    });
+    director.wait_for(
+        &["refusing stream: invalid resume position"],
+        Duration::from_secs(1),
+    );
+    director.wait_for(
+        &["ending stream: invalid resume position"],
+        Duration::from_secs(1),
+    );
+    worker.wait_for(
+        &["refusing handoff: invalid resume position"],
+        Duration::from_secs(1),
+    );
+    assert_never_evicted(&director);
+    assert_no_panic(&worker);
+    assert_no_panic(&director);
+}
