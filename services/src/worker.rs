@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _};
 use rpcnet::{
     Code, Request, RequestContext, Response, ResponseStream, Server, ServerConfig, Status,
-    StreamSender, Streaming,
+    StreamSender, Streaming, TlsAlert,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -355,6 +355,9 @@ impl Membership {
     }
 
     fn refusal(&self, status: &Status) -> anyhow::Error {
+        if let Some(alert) = status.tls_alert() {
+            return self.tls_refusal(alert, status);
+        }
         error!(
             target: "worker",
             worker = %self.state.label,
@@ -369,14 +372,47 @@ impl Membership {
             status.message()
         )
     }
+
+    /// The director closed the connection with a TLS alert: a certificate it does not accept
+    /// (another CA, expired, not a client certificate) or a TLS setting it does not share. No
+    /// retry can mend that, so it is reported once, as the configuration error it is.
+    fn tls_refusal(&self, alert: TlsAlert, status: &Status) -> anyhow::Error {
+        let label = &self.state.label;
+        if alert.concerns_a_certificate() {
+            error!(
+                target: "worker",
+                worker = %label,
+                director = %self.director,
+                tls.alert = %alert,
+                err = %status.message(),
+                "configuration error: the director refused this worker's certificate; check CONNECTION_SWAP_WORKER_CERT and the CA the director trusts"
+            );
+        } else {
+            error!(
+                target: "worker",
+                worker = %label,
+                director = %self.director,
+                tls.alert = %alert,
+                err = %status.message(),
+                "configuration error: the director refused this worker's TLS handshake"
+            );
+        }
+        anyhow!(
+            "the director at {} refused worker {label} at the TLS level (alert {alert}): {}",
+            self.director,
+            status.message()
+        )
+    }
 }
 
-/// Whether the director refused the worker itself (as opposed to being unreachable).
+/// Whether the director refused the worker itself (as opposed to being unreachable): at the
+/// application level, or at the TLS level (its certificate) with an alert.
 fn refused(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unauthenticated | Code::PermissionDenied
-    )
+    status.tls_alert().is_some()
+        || matches!(
+            status.code(),
+            Code::Unauthenticated | Code::PermissionDenied
+        )
 }
 
 /// The `WorkerStream` service: one call per stream handed over by the director.
