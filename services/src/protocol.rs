@@ -72,6 +72,48 @@ pub fn last_sequence_reached() -> Status {
     ))
 }
 
+/// Bytes of a `WorkerAssignment` besides its prompt, at most: the connection id (`conn-` and
+/// a `u64`, 25 bytes), two `u64` varints (10 bytes each) and the fields' tags and lengths
+/// (under 20 bytes), rounded up to 1 KiB so that a field added later still fits.
+pub const ASSIGNMENT_OVERHEAD: usize = 1024;
+
+/// The longest prompt a worker accepts unless configured otherwise, and what the director
+/// assumes of a worker that does not announce its own: rpcnet's default message limit (4 MiB)
+/// less the rest of the assignment.
+pub const DEFAULT_MAX_PROMPT_BYTES: usize =
+    rpcnet::codec::DEFAULT_MAX_MESSAGE_SIZE - ASSIGNMENT_OVERHEAD;
+
+/// Streams a worker serves at once unless configured otherwise, and what the director assumes
+/// of a worker that does not announce its capacity: rpcnet's default stream limit of one
+/// connection (256).
+pub const DEFAULT_MAX_STREAMS: u32 = 256;
+
+/// The status of a prompt longer than `limit` bytes (the largest any worker accepts):
+/// INVALID_ARGUMENT, naming both sizes. The request is at fault, so no worker is blamed.
+pub fn prompt_too_long(len: usize, limit: u64) -> Status {
+    Status::invalid_argument(format!(
+        "the prompt of {len} bytes is too long: the workers accept at most {limit} bytes"
+    ))
+}
+
+/// Characters of a prompt shown in a log line: a longer prompt is shown by its start and its
+/// length, so that a client cannot make the director and the workers write megabytes of log
+/// per request.
+pub const LOGGED_PROMPT_CHARS: usize = 64;
+
+/// A prompt as log lines show it: whole up to [`LOGGED_PROMPT_CHARS`] characters, else its
+/// start, `...` and its length in bytes.
+pub struct LoggedPrompt<'a>(pub &'a str);
+
+impl std::fmt::Display for LoggedPrompt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.char_indices().nth(LOGGED_PROMPT_CHARS) {
+            None => f.write_str(self.0),
+            Some((cut, _)) => write!(f, "{}...({} bytes)", &self.0[..cut], self.0.len()),
+        }
+    }
+}
+
 /// The suffix of the status message a worker ends a stream with when it simulates a failure.
 const SIMULATED_FAILURE: &str = "simulated failure";
 
@@ -158,6 +200,48 @@ mod tests {
             judge_worker_status(&past_the_end),
             WorkerVerdict::RequestRefused
         );
+    }
+
+    #[test]
+    fn a_prompt_too_long_blames_the_request_and_names_the_limit() {
+        let status = prompt_too_long(4_194_000, 4_193_280);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains("4194000 bytes"), "{status}");
+        assert!(
+            status.message().contains("at most 4193280 bytes"),
+            "{status}"
+        );
+        assert_eq!(judge_worker_status(&status), WorkerVerdict::RequestRefused);
+    }
+
+    #[test]
+    fn the_largest_prompt_fits_an_assignment_in_the_message_limit() {
+        use rpcnet::codegen::prost::Message as _;
+        // Every other field at its longest: the director's longest connection id, the largest
+        // numbers.
+        let assignment = WorkerAssignment {
+            connection_id: format!("conn-{}", u64::MAX),
+            stream_id: u64::MAX,
+            prompt: "p".repeat(DEFAULT_MAX_PROMPT_BYTES),
+            resume_after: u64::MAX,
+        };
+        let overhead = assignment.encoded_len() - DEFAULT_MAX_PROMPT_BYTES;
+        assert!(
+            overhead <= ASSIGNMENT_OVERHEAD,
+            "{overhead} bytes besides the prompt"
+        );
+        assert!(assignment.encoded_len() <= rpcnet::codec::DEFAULT_MAX_MESSAGE_SIZE);
+    }
+
+    #[test]
+    fn long_prompts_are_shortened_in_logs() {
+        assert_eq!(LoggedPrompt("prompt-a").to_string(), "prompt-a");
+        let exact = "x".repeat(LOGGED_PROMPT_CHARS);
+        assert_eq!(LoggedPrompt(&exact).to_string(), exact);
+        let long = "é".repeat(LOGGED_PROMPT_CHARS + 1);
+        let shown = LoggedPrompt(&long).to_string();
+        let start = "é".repeat(LOGGED_PROMPT_CHARS);
+        assert_eq!(shown, format!("{start}...({} bytes)", long.len()));
     }
 
     #[test]

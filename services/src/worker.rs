@@ -26,9 +26,10 @@ use crate::protocol::directorregistry::DirectorRegistryClient;
 use crate::protocol::next;
 use crate::protocol::workerstream::{WorkerStream, WorkerStreamServer};
 use crate::protocol::{
-    first_sequence_after, frame, last_sequence_reached, recovering, simulated_failure, Connected,
-    FrameKind, HeartbeatRequest, RegisterRequest, SetAvailabilityRequest, WorkerAssignment,
-    WorkerFrame, WorkerToken, MAX_SEQUENCE,
+    first_sequence_after, frame, last_sequence_reached, prompt_too_long, recovering,
+    simulated_failure, Connected, FrameKind, HeartbeatRequest, LoggedPrompt, RegisterRequest,
+    SetAvailabilityRequest, WorkerAssignment, WorkerFrame, WorkerToken, ASSIGNMENT_OVERHEAD,
+    DEFAULT_MAX_PROMPT_BYTES, DEFAULT_MAX_STREAMS, MAX_SEQUENCE,
 };
 use crate::shutdown;
 use crate::tokens::token_text;
@@ -53,6 +54,30 @@ pub struct WorkerConfig {
     pub recovery: Duration,
     /// Time between two tokens.
     pub token_interval: Duration,
+    /// What the worker accepts, announced to the director.
+    pub limits: WorkerLimits,
+}
+
+/// What a worker accepts, announced to the director when it registers so that the director
+/// refuses what no worker would take instead of handing it over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerLimits {
+    /// The longest prompt accepted, in bytes (`CONNECTION_SWAP_WORKER_MAX_PROMPT_BYTES`,
+    /// default [`DEFAULT_MAX_PROMPT_BYTES`]). The worker's server takes messages up to this
+    /// plus [`ASSIGNMENT_OVERHEAD`].
+    pub max_prompt_bytes: usize,
+    /// Streams served at once (`CONNECTION_SWAP_WORKER_MAX_STREAMS`, default
+    /// [`DEFAULT_MAX_STREAMS`]).
+    pub max_streams: u32,
+}
+
+impl Default for WorkerLimits {
+    fn default() -> Self {
+        WorkerLimits {
+            max_prompt_bytes: DEFAULT_MAX_PROMPT_BYTES,
+            max_streams: DEFAULT_MAX_STREAMS,
+        }
+    }
 }
 
 /// Keep-alive on the worker's connection to the director, below the idle timeout.
@@ -82,7 +107,13 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     let server_config = ServerConfig::new(config.certs.server_cert(), config.certs.server_key())
         .context("loading the worker's server certificate")?
         .keep_alive(SERVER_KEEP_ALIVE)
-        .idle_timeout(SERVER_IDLE_TIMEOUT);
+        .idle_timeout(SERVER_IDLE_TIMEOUT)
+        .max_message_size(
+            config
+                .limits
+                .max_prompt_bytes
+                .saturating_add(ASSIGNMENT_OVERHEAD),
+        );
     let state = Arc::new(WorkerState::new(&config));
     let server = Server::builder(server_config)
         .add_service(WorkerStreamServer::new(StreamService {
@@ -91,7 +122,14 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         .bind(config.listen)
         .with_context(|| format!("binding worker {} to {}", config.label, config.listen))?;
     let addr = server.local_addr();
-    info!(target: "worker", worker = %config.label, addr = %addr, "worker listening");
+    info!(
+        target: "worker",
+        worker = %config.label,
+        addr = %addr,
+        max_prompt_bytes = config.limits.max_prompt_bytes,
+        max_streams = config.limits.max_streams,
+        "worker listening"
+    );
     let registry = registry_client(&config)?;
     let mut serving = tokio::spawn(server.serve());
     let membership = Membership {
@@ -152,6 +190,7 @@ struct WorkerState {
     failure_after: Duration,
     recovery: Duration,
     token_interval: Duration,
+    limits: WorkerLimits,
     /// Whether the worker takes streams; the membership task reports changes to the director.
     available: watch::Sender<bool>,
     /// Bumped at every simulated failure: all streams being served end with it.
@@ -167,6 +206,7 @@ impl WorkerState {
             failure_after: config.failure_after,
             recovery: config.recovery,
             token_interval: config.token_interval,
+            limits: config.limits,
             available: watch::Sender::new(true),
             failures: watch::Sender::new(0),
             active: AtomicU32::new(0),
@@ -228,6 +268,9 @@ impl Membership {
                 label: label.clone(),
                 addr: self.addr.to_string(),
                 available: self.state.is_available(),
+                max_prompt_bytes: u64::try_from(self.state.limits.max_prompt_bytes)
+                    .unwrap_or(u64::MAX),
+                max_streams: self.state.limits.max_streams,
             };
             match self
                 .registry
@@ -445,6 +488,20 @@ impl WorkerStream for StreamService {
                 "refusing handoff: invalid resume position"
             );
         })?;
+        let max_prompt = self.state.limits.max_prompt_bytes;
+        if assignment.prompt.len() > max_prompt {
+            let limit = u64::try_from(max_prompt).unwrap_or(u64::MAX);
+            let status = prompt_too_long(assignment.prompt.len(), limit);
+            warn!(
+                target: "worker",
+                worker = %label,
+                stream.id = assignment.stream_id,
+                connection.id = %assignment.connection_id,
+                err = %status.message(),
+                "refusing handoff: prompt too long"
+            );
+            return Err(status);
+        }
         if !self.state.is_available() {
             info!(
                 target: "worker",
@@ -460,7 +517,7 @@ impl WorkerStream for StreamService {
             worker = %label,
             stream.id = assignment.stream_id,
             connection.id = %assignment.connection_id,
-            prompt = %assignment.prompt,
+            prompt = %LoggedPrompt(&assignment.prompt),
             resume_after = assignment.resume_after,
             "accepted handoff from director"
         );

@@ -11,7 +11,7 @@ use connection_swap::protocol::inference::InferenceClient;
 use connection_swap::protocol::workerstream::WorkerStreamClient;
 use connection_swap::protocol::{
     event_kind, frame_kind, EventKind, FrameKind, GenerateEvent, GenerateRequest, WorkerAssignment,
-    MAX_SEQUENCE,
+    DEFAULT_MAX_PROMPT_BYTES, MAX_SEQUENCE,
 };
 use connection_swap::tokens::token_text;
 use rpcnet::{Code, Status, StreamSender, Streaming};
@@ -110,6 +110,23 @@ fn worker_addr(worker: &Proc) -> std::net::SocketAddr {
     field(&line.text, "addr")
         .and_then(|addr| addr.parse().ok())
         .unwrap_or_else(|| panic!("no address in {:?}", line.text))
+}
+
+/// The next token of a call for `prompt`, checked to follow `last` (which it then becomes);
+/// returns the label of the worker that produced it.
+async fn next_token(call: &mut Call, prompt: &str, last: &mut u64) -> String {
+    loop {
+        match call.next().await {
+            Ok(EventKind::Token(token)) => {
+                assert_eq!(token.sequence, *last + 1, "contiguous");
+                assert_eq!(token.text, token_text(prompt, token.sequence));
+                *last = token.sequence;
+                return token.worker_label;
+            }
+            Ok(_) => {}
+            Err(status) => panic!("the call ended after {last} tokens: {status}"),
+        }
+    }
 }
 
 fn assert_no_panic(proc: &Proc) {
@@ -239,4 +256,124 @@ fn resume_positions_past_the_last_sequence_are_refused_and_never_overflow() {
     assert_never_evicted(&director);
     assert_no_panic(&worker);
     assert_no_panic(&director);
+}
+
+#[test]
+fn a_prompt_no_worker_takes_is_refused_at_once_and_evicts_nobody() {
+    let addr = free_addr();
+    let director = start_director(addr);
+    // worker-small takes prompts of up to 1000 bytes, worker-big the default (4 MiB less the
+    // rest of an assignment).
+    let small_limit = ("CONNECTION_SWAP_WORKER_MAX_PROMPT_BYTES", "1000".to_owned());
+    let small = start_worker("worker-small", addr, Timing::STEADY, &[small_limit]);
+    director.wait_for_count(&["worker registered"], 1, Duration::from_secs(10));
+    let big = start_worker("worker-big", addr, Timing::STEADY, &[]);
+    director.wait_for_count(&["worker registered"], 2, Duration::from_secs(10));
+    let small_at = worker_addr(&small);
+    let limit = DEFAULT_MAX_PROMPT_BYTES.to_string();
+    let registered = director.wait_for(&["worker registered", "worker-big"], CALL_BOUND);
+    assert_eq!(
+        field(&registered.text, "max_prompt_bytes"),
+        Some(limit.as_str())
+    );
+    runtime().block_on(async {
+        let client = InferenceClient::new(
+            rpcnet::Client::connect(addr, client_config())
+                .await
+                .unwrap_or_else(|err| panic!("connect: {err}")),
+        );
+        // A client being served all along, by the least loaded worker that takes its prompt.
+        let mut served = open(&client, "prompt-steady", 0)
+            .await
+            .unwrap_or_else(|status| panic!("refused: {status}"));
+        let mut last = 0;
+        let worker = next_token(&mut served, "prompt-steady", &mut last).await;
+        assert_eq!(worker, "worker-small");
+
+        // Just under the director's own 4 MiB message limit, over every worker's: refused at
+        // once, naming the limit, again and again.
+        let huge = "p".repeat(rpcnet::codec::DEFAULT_MAX_MESSAGE_SIZE - 512);
+        for attempt in 0..3 {
+            let status = refusal(&client, &huge, 0).await;
+            assert_eq!(status.code(), Code::InvalidArgument, "{attempt}: {status}");
+            assert!(
+                status.message().contains(&format!("at most {limit} bytes")),
+                "the limit is named: {status}"
+            );
+            next_token(&mut served, "prompt-steady", &mut last).await;
+        }
+
+        // A prompt only worker-big takes goes there, although worker-small is less loaded.
+        let medium = "m".repeat(2000);
+        let mut call = open(&client, &medium, 0)
+            .await
+            .unwrap_or_else(|status| panic!("refused: {status}"));
+        let token = loop {
+            match call.next().await {
+                Ok(EventKind::Token(token)) => break token,
+                Ok(_) => {}
+                Err(status) => panic!("the medium prompt was not served: {status}"),
+            }
+        };
+        assert_eq!(token.worker_label, "worker-big");
+        assert_eq!(token.text, token_text(&medium, 1));
+
+        // worker-small checks its own limit too, whoever calls it.
+        let direct = WorkerStreamClient::connect(small_at, client_config())
+            .await
+            .unwrap_or_else(|err| panic!("connect to the worker: {err}"));
+        let (assignments, outgoing) = rpcnet::channel(1);
+        let assignment = WorkerAssignment {
+            connection_id: "conn-test".into(),
+            stream_id: 0,
+            prompt: "m".repeat(1500),
+            resume_after: 0,
+        };
+        assert!(assignments.send(assignment).await.is_ok());
+        let status = match direct.serve(outgoing).await {
+            Err(status) => status,
+            Ok(response) => {
+                let mut frames = response.into_inner();
+                loop {
+                    match frames.message().await {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => panic!("worker-small served a prompt over its limit"),
+                        Err(status) => break status,
+                    }
+                }
+            }
+        };
+        assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+        assert!(status.message().contains("at most 1000 bytes"), "{status}");
+
+        // Both workers still serve: the steady call goes on, and a new client is served.
+        next_token(&mut served, "prompt-steady", &mut last).await;
+        let other = InferenceClient::new(
+            rpcnet::Client::connect(addr, client_config())
+                .await
+                .unwrap_or_else(|err| panic!("connect: {err}")),
+        );
+        let mut fresh = open(&other, "prompt-fresh", 0)
+            .await
+            .unwrap_or_else(|status| panic!("refused: {status}"));
+        match fresh.next().await {
+            Ok(_) => {}
+            Err(status) => panic!("a new client was not served: {status}"),
+        }
+    });
+    let refusals = director.matching(&["refusing stream: prompt too long for every worker"]);
+    assert_eq!(refusals.len(), 3, "{refusals:?}");
+    // The huge prompt is logged by its start and length, not whole.
+    let longest = director.text().iter().map(String::len).max().unwrap_or(0);
+    assert!(longest < 1000, "a director log line of {longest} bytes");
+    small.wait_for(
+        &["refusing handoff: prompt too long"],
+        Duration::from_secs(1),
+    );
+    let not_accepted = director.matching(&["worker did not accept the stream"]);
+    assert!(not_accepted.is_empty(), "{not_accepted:?}");
+    assert_never_evicted(&director);
+    for proc in [&director, &small, &big] {
+        assert_no_panic(proc);
+    }
 }

@@ -5,7 +5,7 @@
 
 mod pool;
 
-pub use pool::{Lease, WorkerInfo, WorkerPool};
+pub use pool::{Capacity, Lease, NoWorker, WorkerInfo, WorkerPool};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,7 +30,8 @@ use crate::protocol::{
     WorkerVerdict,
 };
 use crate::protocol::{
-    first_sequence_after, judge_worker_status, last_sequence_reached, next, MAX_SEQUENCE,
+    first_sequence_after, judge_worker_status, last_sequence_reached, next, prompt_too_long,
+    LoggedPrompt, DEFAULT_MAX_PROMPT_BYTES, DEFAULT_MAX_STREAMS, MAX_SEQUENCE,
 };
 use crate::shutdown;
 
@@ -172,6 +173,25 @@ fn authenticate(ctx: &RequestContext, call: &'static str) -> Result<(), Status> 
     )))
 }
 
+/// What a registering worker accepts; a field left at 0 (a worker older than it) is what such
+/// a worker accepts by default.
+fn announced_capacity(max_prompt_bytes: u64, max_streams: u32) -> Capacity {
+    let default_prompt = u64::try_from(DEFAULT_MAX_PROMPT_BYTES).unwrap_or(u64::MAX);
+    let max_streams = if max_streams == 0 {
+        DEFAULT_MAX_STREAMS
+    } else {
+        max_streams
+    };
+    Capacity {
+        max_prompt_bytes: if max_prompt_bytes == 0 {
+            default_prompt
+        } else {
+            max_prompt_bytes
+        },
+        max_streams: usize::try_from(max_streams).unwrap_or(usize::MAX),
+    }
+}
+
 fn parse_worker_addr(addr: &str) -> Result<SocketAddr, Status> {
     addr.parse()
         .map_err(|_| Status::invalid_argument(format!("worker address {addr:?} is not ip:port")))
@@ -188,6 +208,8 @@ impl DirectorRegistry for Director {
             label,
             addr,
             available,
+            max_prompt_bytes,
+            max_streams,
         } = request.into_inner();
         let addr = parse_worker_addr(&addr)?;
         if label.is_empty() {
@@ -197,7 +219,10 @@ impl DirectorRegistry for Director {
             error!(worker.addr = %addr, worker.label = %label, %err, "cannot prepare a client for the worker");
             Status::internal(format!("the director cannot prepare a client for {addr}: {err}"))
         })?;
-        let (worker_id, replaced) = self.pool.register(label.clone(), addr, available, client);
+        let capacity = announced_capacity(max_prompt_bytes, max_streams);
+        let (worker_id, replaced) =
+            self.pool
+                .register(label.clone(), addr, available, capacity, client);
         if let Some(old) = replaced {
             info!(
                 worker.id = old.id,
@@ -211,6 +236,8 @@ impl DirectorRegistry for Director {
             worker.addr = %addr,
             worker.label = %label,
             available,
+            max_prompt_bytes = capacity.max_prompt_bytes,
+            max_streams = capacity.max_streams,
             "worker registered"
         );
         Ok(Response::new(RegisterResponse {
@@ -299,7 +326,7 @@ impl Inference for Director {
         info!(
             stream.id = stream_id,
             connection.id = %connection_id,
-            prompt = %first.prompt,
+            prompt = %LoggedPrompt(&first.prompt),
             "client opened stream"
         );
         if let Err(status) = first_sequence_after(first.resume_after) {
@@ -308,6 +335,16 @@ impl Inference for Director {
                 connection.id = %connection_id,
                 err = %status.message(),
                 "refusing stream: invalid resume position"
+            );
+            return Err(status);
+        }
+        if let Err(NoWorker::PromptTooLong { limit }) = self.pool.check_prompt(first.prompt.len()) {
+            let status = prompt_too_long(first.prompt.len(), limit);
+            warn!(
+                stream.id = stream_id,
+                connection.id = %connection_id,
+                err = %status.message(),
+                "refusing stream: prompt too long for every worker"
             );
             return Err(status);
         }
@@ -353,6 +390,14 @@ enum Outcome {
     Ended(Status),
 }
 
+/// Why a session got no worker.
+enum NoLease {
+    /// The client went away while the session waited.
+    ClientGone,
+    /// No worker takes the request (its prompt is too long): the client's call ends with this.
+    Refused(Status),
+}
+
 /// Why relaying one frame stopped the worker's turn.
 enum RelayError {
     ClientGone,
@@ -365,9 +410,22 @@ impl Session {
     async fn run(mut self) {
         let mut avoid = None;
         loop {
-            let Some(lease) = self.acquire_worker(avoid).await else {
-                info!(stream.id = self.stream_id, connection.id = %self.connection_id, "client closed stream");
-                return;
+            let lease = match self.acquire_worker(avoid).await {
+                Ok(lease) => lease,
+                Err(NoLease::ClientGone) => {
+                    info!(stream.id = self.stream_id, connection.id = %self.connection_id, "client closed stream");
+                    return;
+                }
+                Err(NoLease::Refused(status)) => {
+                    warn!(
+                        stream.id = self.stream_id,
+                        connection.id = %self.connection_id,
+                        err = %status.message(),
+                        "ending stream: prompt too long for every worker"
+                    );
+                    let _ = self.events.send(Err(status)).await;
+                    return;
+                }
             };
             avoid = Some(lease.info.id);
             info!(
@@ -460,11 +518,17 @@ impl Session {
         }
     }
 
-    /// The next worker for this stream, waiting for one if none is available; `None` if the
-    /// client goes away meanwhile.
-    async fn acquire_worker(&mut self, avoid: Option<u64>) -> Option<Lease<WorkerStreamClient>> {
-        if let Some(lease) = self.pool.try_acquire(avoid) {
-            return Some(lease);
+    /// The next worker for this stream, waiting for one if none is available.
+    async fn acquire_worker(
+        &mut self,
+        avoid: Option<u64>,
+    ) -> Result<Lease<WorkerStreamClient>, NoLease> {
+        let len = self.prompt.len();
+        let too_long = |limit| NoLease::Refused(prompt_too_long(len, limit));
+        match self.pool.try_acquire(avoid, len) {
+            Ok(lease) => return Ok(lease),
+            Err(NoWorker::PromptTooLong { limit }) => return Err(too_long(limit)),
+            Err(NoWorker::Busy) => {}
         }
         info!(
             stream.id = self.stream_id,
@@ -473,8 +537,8 @@ impl Session {
         );
         let pool = Arc::clone(&self.pool);
         tokio::select! {
-            lease = pool.acquire(avoid) => Some(lease),
-            () = self.client_gone() => None,
+            leased = pool.acquire(avoid, len) => leased.map_err(too_long),
+            () = self.client_gone() => Err(NoLease::ClientGone),
         }
     }
 
