@@ -83,10 +83,13 @@ pub const ASSIGNMENT_OVERHEAD: usize = 1024;
 pub const DEFAULT_MAX_PROMPT_BYTES: usize =
     rpcnet::codec::DEFAULT_MAX_MESSAGE_SIZE - ASSIGNMENT_OVERHEAD;
 
-/// Streams a worker serves at once unless configured otherwise, and what the director assumes
-/// of a worker that does not announce its capacity: rpcnet's default stream limit of one
-/// connection (256).
-pub const DEFAULT_MAX_STREAMS: u32 = 256;
+/// Streams a worker serves at once unless configured otherwise: each costs the worker a task
+/// and a few KiB of queued frames; the director opens enough connections to reach it.
+pub const DEFAULT_MAX_STREAMS: u32 = 1024;
+
+/// What the director assumes of a worker that does not announce its capacity (one older than
+/// the field): rpcnet's default stream limit of its one connection.
+pub const UNANNOUNCED_MAX_STREAMS: u32 = 256;
 
 /// The status of a prompt longer than `limit` bytes (the largest any worker accepts):
 /// INVALID_ARGUMENT, naming both sizes. The request is at fault, so no worker is blamed.

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use connection_swap::certs::{CertPaths, SERVER_NAME};
@@ -23,6 +24,14 @@ const RARE_SWAPS: Timing = Timing {
     token_interval_ms: 100,
     failure_after_secs: 1.0,
     recovery_secs: 0.3,
+};
+
+/// No simulated failure, and tokens slow enough that hundreds of held sessions do not load the
+/// machine.
+const SLOW_TOKENS: Timing = Timing {
+    token_interval_ms: 300,
+    failure_after_secs: 600.0,
+    recovery_secs: 0.5,
 };
 
 /// How long any single call of these tests may take.
@@ -374,6 +383,172 @@ fn a_prompt_no_worker_takes_is_refused_at_once_and_evicts_nobody() {
     assert!(not_accepted.is_empty(), "{not_accepted:?}");
     assert_never_evicted(&director);
     for proc in [&director, &small, &big] {
+        assert_no_panic(proc);
+    }
+}
+
+/// How a `generate` call opened by a client that never reads went: held by a worker (its
+/// first event, the assignment, arrived; the call stays open), or ended with a status.
+enum Held {
+    Assigned(#[allow(dead_code)] Box<Call>, String),
+    Refused(Status),
+}
+
+/// Opens `calls` `generate` calls on one new connection to the director, all at once, reads
+/// the first event of each and nothing more; returns the client too, which holds the
+/// connection open.
+async fn hold_sessions(
+    addr: std::net::SocketAddr,
+    calls: usize,
+    tag: &str,
+) -> (InferenceClient, Vec<Held>) {
+    let client = InferenceClient::new(
+        rpcnet::Client::connect(addr, client_config())
+            .await
+            .unwrap_or_else(|err| panic!("connect: {err}")),
+    );
+    let mut opening = tokio::task::JoinSet::new();
+    for n in 0..calls {
+        let client = client.clone();
+        let prompt = format!("{tag}-{n}");
+        opening.spawn(async move {
+            match open(&client, &prompt, 0).await {
+                Err(status) => Held::Refused(status),
+                Ok(mut call) => match call.next().await {
+                    Ok(EventKind::Assigned(assigned)) => {
+                        Held::Assigned(Box::new(call), assigned.worker_label)
+                    }
+                    Ok(other) => panic!("{prompt}: {other:?} before the assignment"),
+                    Err(status) => Held::Refused(status),
+                },
+            }
+        });
+    }
+    let mut held = Vec::with_capacity(calls);
+    while let Some(joined) = opening.join_next().await {
+        held.push(joined.unwrap_or_else(|err| panic!("a call task failed: {err}")));
+    }
+    (client, held)
+}
+
+/// (sessions assigned per worker label, refusals per code) of `held`.
+fn tally(held: &[Held]) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let mut assigned = BTreeMap::new();
+    let mut refused = BTreeMap::new();
+    for outcome in held {
+        match outcome {
+            Held::Assigned(_, worker) => *assigned.entry(worker.clone()).or_default() += 1,
+            Held::Refused(status) => *refused.entry(status.code().to_string()).or_default() += 1,
+        }
+    }
+    (assigned, refused)
+}
+
+#[test]
+fn held_sessions_cannot_keep_a_new_client_from_its_tokens() {
+    let addr = free_addr();
+    let director = Proc::start(
+        "director",
+        DIRECTOR,
+        &[
+            ("CONNECTION_SWAP_DIRECTOR_ADDR", addr.to_string()),
+            (
+                "CONNECTION_SWAP_MAX_SESSIONS_PER_CONNECTION",
+                "150".to_owned(),
+            ),
+            ("CONNECTION_SWAP_MAX_QUEUED_SESSIONS", "10".to_owned()),
+            ("CONNECTION_SWAP_QUEUE_WAIT_MS", "1000".to_owned()),
+        ],
+    );
+    director.wait_for(&["director listening"], Duration::from_secs(10));
+    // worker-a takes more streams than one connection carries (256); worker-b only ten.
+    let big = ("CONNECTION_SWAP_WORKER_MAX_STREAMS", "300".to_owned());
+    let worker_a = start_worker("worker-a", addr, SLOW_TOKENS, &[big]);
+    director.wait_for_count(&["worker registered"], 1, Duration::from_secs(10));
+    let small = ("CONNECTION_SWAP_WORKER_MAX_STREAMS", "10".to_owned());
+    let worker_b = start_worker("worker-b", addr, SLOW_TOKENS, &[small]);
+    let registered = director.wait_for_count(&["worker registered"], 2, Duration::from_secs(10));
+    assert_eq!(
+        field(&registered.text, "connections"),
+        Some("1"),
+        "{}",
+        registered.text
+    );
+    let registered = director.wait_for(&["worker registered", "worker-a"], CALL_BOUND);
+    assert_eq!(
+        field(&registered.text, "connections"),
+        Some("2"),
+        "{}",
+        registered.text
+    );
+
+    // A runtime of its own thread, so that the held connections are kept alive (answering
+    // keep-alives) while the test waits for processes.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|err| panic!("tokio runtime: {err}"));
+    // Two anonymous connections open 200 calls each and never read past the first event:
+    // each connection gets 150 sessions, and the 300 fill the pool but for 10 places.
+    let (clients, first): (Vec<InferenceClient>, Vec<Held>) = rt.block_on(async {
+        let ((client_one, one), (client_two, two)) = tokio::join!(
+            hold_sessions(addr, 200, "held-one"),
+            hold_sessions(addr, 200, "held-two")
+        );
+        (
+            vec![client_one, client_two],
+            one.into_iter().chain(two).collect(),
+        )
+    });
+    let (assigned, refused) = tally(&first);
+    assert_eq!(refused.get("RESOURCE_EXHAUSTED"), Some(&100), "{refused:?}");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(assigned.values().sum::<usize>(), 300, "{assigned:?}");
+    assert_eq!(assigned.get("worker-b"), Some(&10), "worker-b is full");
+    assert_eq!(assigned.get("worker-a"), Some(&290), "over two connections");
+    let refusal = director.wait_for(&["refusing stream: too many sessions"], CALL_BOUND);
+    assert!(
+        refusal.text.contains("PER_CONNECTION=150"),
+        "{}",
+        refusal.text
+    );
+
+    // A new client gets its tokens at once all the same.
+    let started = std::time::Instant::now();
+    let mut client = start_client(addr, 5, "prompt-newcomer");
+    let status = client.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "the new client failed: {status}");
+    let first_token = client.wait_for(&["received token"], Duration::from_secs(1));
+    let waited = first_token.at.saturating_duration_since(started);
+    assert!(
+        waited < Duration::from_secs(5),
+        "first token after {waited:?}"
+    );
+    assert_eq!(client.summary()["per_worker"], "worker-a:5");
+    // Its session's place is free again once the director saw it leave (the held sessions
+    // never leave).
+    director.wait_for(&["client closed stream"], CALL_BOUND);
+
+    // The pool is now full but for 10 places: of 40 more sessions 10 are served, 10 wait
+    // their second and are told UNAVAILABLE, 20 find the queue full and are told at once.
+    // None stalls.
+    let queued_at = std::time::Instant::now();
+    let (client_three, more) = rt.block_on(hold_sessions(addr, 40, "held-three"));
+    let took = queued_at.elapsed();
+    let (assigned, refused) = tally(&more);
+    assert_eq!(assigned.values().sum::<usize>(), 10, "{assigned:?}");
+    assert_eq!(refused.get("UNAVAILABLE"), Some(&30), "{refused:?}");
+    assert!(took < Duration::from_secs(5), "the refusals took {took:?}");
+    assert!(took >= Duration::from_secs(1), "nobody waited: {took:?}");
+    let timed_out = director.matching(&["no worker became free within 1000 ms"]);
+    assert_eq!(timed_out.len(), 10, "{timed_out:?}");
+    let full = director.matching(&["QUEUED_SESSIONS=10"]);
+    assert_eq!(full.len(), 20, "{full:?}");
+
+    drop((first, more, clients, client_three));
+    assert_never_evicted(&director);
+    for proc in [&director, &worker_a, &worker_b] {
         assert_no_panic(proc);
     }
 }

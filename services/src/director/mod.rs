@@ -3,8 +3,10 @@
 //! frames, and when that worker fails moves the stream - same QUIC connection, same HTTP/3
 //! stream - to the next worker, which resumes after the last token the client received.
 
+mod admission;
 mod pool;
 
+pub use admission::{Admission, Permit, QueueLimits, SessionLimits, WaitQueue};
 pub use pool::{Capacity, Lease, NoWorker, WorkerInfo, WorkerPool};
 
 use std::net::SocketAddr;
@@ -31,7 +33,7 @@ use crate::protocol::{
 };
 use crate::protocol::{
     first_sequence_after, judge_worker_status, last_sequence_reached, next, prompt_too_long,
-    LoggedPrompt, DEFAULT_MAX_PROMPT_BYTES, DEFAULT_MAX_STREAMS, MAX_SEQUENCE,
+    LoggedPrompt, DEFAULT_MAX_PROMPT_BYTES, MAX_SEQUENCE, UNANNOUNCED_MAX_STREAMS,
 };
 use crate::shutdown;
 
@@ -49,6 +51,10 @@ pub struct DirectorConfig {
     pub worker_keep_alive: Duration,
     /// A worker connection silent this long is dead: its stream moves to another worker.
     pub worker_idle_timeout: Duration,
+    /// The sessions one client connection and one peer address may hold at once.
+    pub sessions: SessionLimits,
+    /// The bounds on sessions waiting for a free worker.
+    pub queue: QueueLimits,
 }
 
 impl DirectorConfig {
@@ -65,6 +71,8 @@ impl DirectorConfig {
             heartbeat_interval: Duration::from_millis(500),
             worker_keep_alive: Duration::from_millis(200),
             worker_idle_timeout: Duration::from_millis(800),
+            sessions: SessionLimits::default(),
+            queue: QueueLimits::default(),
         }
     }
 }
@@ -91,6 +99,15 @@ const WORKER_CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Capacity of the per-stream queue of events towards the client.
 const EVENT_QUEUE: usize = 32;
 
+/// Streams one connection to a worker carries: rpcnet's default stream limit, which the
+/// worker's server keeps. The director opens as many connections as a worker's announced
+/// capacity needs.
+const STREAMS_PER_WORKER_CONNECTION: usize = 256;
+
+/// The largest capacity the director believes a worker announces (64 connections' worth):
+/// each connection costs a socket, so a worker claiming more is taken at this.
+const MAX_WORKER_STREAMS: u32 = 16_384;
+
 /// Runs the director until Ctrl-C, SIGTERM or a server failure.
 pub async fn run(config: DirectorConfig) -> anyhow::Result<()> {
     let server_config = ServerConfig::new(config.certs.server_cert(), config.certs.server_key())
@@ -102,6 +119,8 @@ pub async fn run(config: DirectorConfig) -> anyhow::Result<()> {
         .shutdown_grace(SHUTDOWN_GRACE);
     let director = Arc::new(Director {
         pool: WorkerPool::new(),
+        admission: Admission::new(config.sessions),
+        queue: WaitQueue::new(config.queue),
         config: config.clone(),
     });
     let server = Server::builder(server_config)
@@ -111,6 +130,10 @@ pub async fn run(config: DirectorConfig) -> anyhow::Result<()> {
         .with_context(|| format!("binding the director to {}", config.listen))?;
     info!(
         addr = %server.local_addr(),
+        sessions_per_connection = config.sessions.per_connection,
+        sessions_per_peer = config.sessions.per_peer,
+        max_queued = config.queue.max_waiting,
+        queue_wait_ms = u64::try_from(config.queue.max_wait.as_millis()).unwrap_or(u64::MAX),
         "director listening; waiting for workers to register"
     );
     let shutdown_handle = server.shutdown_handle();
@@ -134,19 +157,33 @@ pub async fn run(config: DirectorConfig) -> anyhow::Result<()> {
 /// The director's shared state; implements both services it serves.
 pub struct Director {
     pool: Arc<WorkerPool<WorkerStreamClient>>,
+    admission: Arc<Admission>,
+    queue: Arc<WaitQueue>,
     config: DirectorConfig,
 }
 
 impl Director {
-    /// A client for a worker's `WorkerStream` server, verifying its certificate against the CA.
-    /// It connects on first use and again after a connection died.
-    fn worker_client(&self, addr: SocketAddr) -> Result<WorkerStreamClient, rpcnet::Error> {
+    /// Clients for a worker's `WorkerStream` server, one per connection (`connections` of
+    /// them), verifying its certificate against the CA. Each connects on first use and again
+    /// after its connection died.
+    fn worker_clients(
+        &self,
+        addr: SocketAddr,
+        connections: usize,
+    ) -> Result<Vec<WorkerStreamClient>, rpcnet::Error> {
         let config = rpcnet::ClientConfig::new(self.config.certs.ca())?
             .server_name(SERVER_NAME)
             .keep_alive(self.config.worker_keep_alive)
             .idle_timeout(self.config.worker_idle_timeout)
             .connect_timeout(WORKER_CONNECT_TIMEOUT);
-        Ok(WorkerStreamClient::new(rpcnet::Client::lazy(addr, config)?))
+        (0..connections)
+            .map(|_| {
+                Ok(WorkerStreamClient::new(rpcnet::Client::lazy(
+                    addr,
+                    config.clone(),
+                )?))
+            })
+            .collect()
     }
 
     fn heartbeat_interval_ms(&self) -> u64 {
@@ -174,13 +211,13 @@ fn authenticate(ctx: &RequestContext, call: &'static str) -> Result<(), Status> 
 }
 
 /// What a registering worker accepts; a field left at 0 (a worker older than it) is what such
-/// a worker accepts by default.
+/// a worker accepts by default, and a capacity past [`MAX_WORKER_STREAMS`] is taken at that.
 fn announced_capacity(max_prompt_bytes: u64, max_streams: u32) -> Capacity {
     let default_prompt = u64::try_from(DEFAULT_MAX_PROMPT_BYTES).unwrap_or(u64::MAX);
     let max_streams = if max_streams == 0 {
-        DEFAULT_MAX_STREAMS
+        UNANNOUNCED_MAX_STREAMS
     } else {
-        max_streams
+        max_streams.min(MAX_WORKER_STREAMS)
     };
     Capacity {
         max_prompt_bytes: if max_prompt_bytes == 0 {
@@ -215,14 +252,15 @@ impl DirectorRegistry for Director {
         if label.is_empty() {
             return Err(Status::invalid_argument("the worker label is empty"));
         }
-        let client = self.worker_client(addr).map_err(|err| {
+        let capacity = announced_capacity(max_prompt_bytes, max_streams);
+        let connections = capacity.max_streams.div_ceil(STREAMS_PER_WORKER_CONNECTION);
+        let clients = self.worker_clients(addr, connections).map_err(|err| {
             error!(worker.addr = %addr, worker.label = %label, %err, "cannot prepare a client for the worker");
             Status::internal(format!("the director cannot prepare a client for {addr}: {err}"))
         })?;
-        let capacity = announced_capacity(max_prompt_bytes, max_streams);
         let (worker_id, replaced) =
             self.pool
-                .register(label.clone(), addr, available, capacity, client);
+                .register(label.clone(), addr, available, capacity, clients);
         if let Some(old) = replaced {
             info!(
                 worker.id = old.id,
@@ -238,6 +276,7 @@ impl DirectorRegistry for Director {
             available,
             max_prompt_bytes = capacity.max_prompt_bytes,
             max_streams = capacity.max_streams,
+            connections,
             "worker registered"
         );
         Ok(Response::new(RegisterResponse {
@@ -316,6 +355,20 @@ impl Inference for Director {
         ctx: RequestContext,
         request: Request<Streaming<GenerateRequest>>,
     ) -> Result<Response<ResponseStream<GenerateEvent>>, Status> {
+        let connection = ctx.connection_id();
+        let permit = match self.admission.admit(connection, ctx.peer_addr().ip()) {
+            Ok(permit) => permit,
+            Err(status) => {
+                warn!(
+                    stream.id = ctx.stream_id(),
+                    connection.id = %connection,
+                    peer.addr = %ctx.peer_addr(),
+                    err = %status.message(),
+                    "refusing stream: too many sessions"
+                );
+                return Err(status);
+            }
+        };
         let mut requests = request.into_inner();
         let first = requests
             .message()
@@ -351,6 +404,8 @@ impl Inference for Director {
         let (events, outgoing) = rpcnet::channel(EVENT_QUEUE);
         let session = Session {
             pool: Arc::clone(&self.pool),
+            queue: Arc::clone(&self.queue),
+            _permit: permit,
             connection_id,
             stream_id,
             prompt: first.prompt,
@@ -366,6 +421,9 @@ impl Inference for Director {
 /// One client stream, from its first request until the client goes away, across workers.
 struct Session {
     pool: Arc<WorkerPool<WorkerStreamClient>>,
+    queue: Arc<WaitQueue>,
+    /// The session's place under the admission caps, freed when it ends.
+    _permit: Permit,
     connection_id: String,
     stream_id: u64,
     prompt: String,
@@ -394,7 +452,8 @@ enum Outcome {
 enum NoLease {
     /// The client went away while the session waited.
     ClientGone,
-    /// No worker takes the request (its prompt is too long): the client's call ends with this.
+    /// No worker takes the request (its prompt is too long), or none became free in time (the
+    /// queue is full, or the wait too long): the client's call ends with this.
     Refused(Status),
 }
 
@@ -420,8 +479,9 @@ impl Session {
                     warn!(
                         stream.id = self.stream_id,
                         connection.id = %self.connection_id,
+                        code = ?status.code(),
                         err = %status.message(),
-                        "ending stream: prompt too long for every worker"
+                        "ending stream: no worker can take it"
                     );
                     let _ = self.events.send(Err(status)).await;
                     return;
@@ -530,14 +590,21 @@ impl Session {
             Err(NoWorker::PromptTooLong { limit }) => return Err(too_long(limit)),
             Err(NoWorker::Busy) => {}
         }
+        let queue = Arc::clone(&self.queue);
+        let _place = queue.enter().map_err(NoLease::Refused)?;
         info!(
             stream.id = self.stream_id,
             connection.id = %self.connection_id,
+            waiting = queue.waiting(),
             "no worker available; waiting for one"
         );
         let pool = Arc::clone(&self.pool);
+        let leased = tokio::time::timeout(queue.max_wait(), pool.acquire(avoid, len));
         tokio::select! {
-            leased = pool.acquire(avoid, len) => leased.map_err(too_long),
+            leased = leased => match leased {
+                Ok(leased) => leased.map_err(too_long),
+                Err(_) => Err(NoLease::Refused(queue.timed_out())),
+            },
             () = self.client_gone() => Err(NoLease::ClientGone),
         }
     }

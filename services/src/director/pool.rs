@@ -41,7 +41,9 @@ pub enum NoWorker {
     PromptTooLong { limit: u64 },
 }
 
-/// The pool. `C` is the per-worker client (generic so the bookkeeping is testable alone).
+/// The pool. `C` is a client of one connection to a worker (generic so the bookkeeping is
+/// testable alone); a worker has one or more, so that its capacity is not capped by one
+/// connection's stream limit.
 #[derive(Debug)]
 pub struct WorkerPool<C> {
     state: Mutex<State<C>>,
@@ -63,7 +65,8 @@ struct Entry<C> {
     /// Streams this director currently has assigned to the worker.
     active: usize,
     last_seen: Instant,
-    client: C,
+    /// The connections to the worker, each with the streams it carries now.
+    clients: Vec<(C, usize)>,
 }
 
 /// A worker assigned to one stream. Dropping it gives the slot back.
@@ -72,8 +75,10 @@ pub struct Lease<C> {
     pool: Arc<WorkerPool<C>>,
     /// The worker.
     pub info: WorkerInfo,
-    /// The director's client for it.
+    /// The director's client for it: the connection carrying the fewest streams.
     pub client: C,
+    /// Which of the worker's connections `client` is.
+    connection: usize,
 }
 
 impl<C> Drop for Lease<C> {
@@ -81,6 +86,9 @@ impl<C> Drop for Lease<C> {
         let mut state = self.pool.lock();
         if let Some(entry) = state.workers.get_mut(&self.info.id) {
             entry.active = entry.active.saturating_sub(1);
+            if let Some((_, streams)) = entry.clients.get_mut(self.connection) {
+                *streams = streams.saturating_sub(1);
+            }
         }
         drop(state);
         self.pool.changed();
@@ -99,16 +107,17 @@ impl<C: Clone> WorkerPool<C> {
         })
     }
 
-    /// Adds a worker and returns its id, with the entry it replaced: a worker registering again
-    /// from the same address (after a restart, or after the director forgot it) replaces its
-    /// old entry.
+    /// Adds a worker reached through `clients` (one per connection; a worker without any
+    /// is never leased) and returns its id, with the entry it replaced: a worker registering
+    /// again from the same address (after a restart, or after the director forgot it)
+    /// replaces its old entry.
     pub fn register(
         &self,
         label: String,
         addr: SocketAddr,
         available: bool,
         capacity: Capacity,
-        client: C,
+        clients: Vec<C>,
     ) -> (u64, Option<WorkerInfo>) {
         let mut state = self.lock();
         let replaced_id = state
@@ -127,7 +136,7 @@ impl<C: Clone> WorkerPool<C> {
                 available,
                 active: 0,
                 last_seen: Instant::now(),
-                client,
+                clients: clients.into_iter().map(|client| (client, 0)).collect(),
             },
         );
         drop(state);
@@ -243,6 +252,7 @@ impl<C: Clone> WorkerPool<C> {
             .values()
             .filter(|e| {
                 e.available
+                    && !e.clients.is_empty()
                     && e.active < e.capacity.max_streams
                     && fits(prompt_len, e.capacity.max_prompt_bytes)
             })
@@ -250,11 +260,20 @@ impl<C: Clone> WorkerPool<C> {
             .map(|e| e.info.id)
             .ok_or(NoWorker::Busy)?;
         let entry = state.workers.get_mut(&pick).ok_or(NoWorker::Busy)?;
+        let (connection, (client, streams)) = entry
+            .clients
+            .iter_mut()
+            .enumerate()
+            .min_by_key(|(index, (_, streams))| (*streams, *index))
+            .ok_or(NoWorker::Busy)?;
+        *streams += 1;
+        let client = client.clone();
         entry.active += 1;
         Ok(Lease {
             pool: Arc::clone(self),
             info: entry.info.clone(),
-            client: entry.client.clone(),
+            client,
+            connection,
         })
     }
 
@@ -326,8 +345,8 @@ mod tests {
     #[tokio::test]
     async fn least_loaded_available_worker_first() {
         let pool = WorkerPool::new();
-        let (a, _) = pool.register("worker-a".into(), addr(1), true, ROOMY, ());
-        let (b, _) = pool.register("worker-b".into(), addr(2), true, ROOMY, ());
+        let (a, _) = pool.register("worker-a".into(), addr(1), true, ROOMY, vec![()]);
+        let (b, _) = pool.register("worker-b".into(), addr(2), true, ROOMY, vec![()]);
         let first = pool.try_acquire(None, 10).map(|l| l.info.id).ok();
         assert_eq!(first, Some(a), "ties go to the earliest registered");
         let lease_a = pool.try_acquire(None, 10);
@@ -345,8 +364,8 @@ mod tests {
     #[tokio::test]
     async fn avoided_and_unavailable_workers_are_skipped() {
         let pool = WorkerPool::new();
-        let (a, _) = pool.register("worker-a".into(), addr(1), true, ROOMY, ());
-        let (b, _) = pool.register("worker-b".into(), addr(2), true, ROOMY, ());
+        let (a, _) = pool.register("worker-a".into(), addr(1), true, ROOMY, vec![()]);
+        let (b, _) = pool.register("worker-b".into(), addr(2), true, ROOMY, vec![()]);
         assert_eq!(
             pool.try_acquire(Some(a), 10).map(|l| l.info.id).ok(),
             Some(b)
@@ -369,8 +388,8 @@ mod tests {
             max_prompt_bytes: 10,
             ..ROOMY
         };
-        let (a, _) = pool.register("worker-a".into(), addr(1), true, small, ());
-        let (b, _) = pool.register("worker-b".into(), addr(2), true, ROOMY, ());
+        let (a, _) = pool.register("worker-a".into(), addr(1), true, small, vec![()]);
+        let (b, _) = pool.register("worker-b".into(), addr(2), true, ROOMY, vec![()]);
         // (prompt length, the worker leased or why none)
         let table = [
             (0, Ok(a)),
@@ -402,7 +421,7 @@ mod tests {
             max_streams: 2,
             ..ROOMY
         };
-        let (a, _) = pool.register("worker-a".into(), addr(1), true, two, ());
+        let (a, _) = pool.register("worker-a".into(), addr(1), true, two, vec![()]);
         let first = pool.try_acquire(None, 1);
         let second = pool.try_acquire(None, 1);
         assert!(first.is_ok() && second.is_ok());
@@ -412,9 +431,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn streams_spread_over_a_workers_connections() {
+        let pool = WorkerPool::new();
+        let three = Capacity {
+            max_streams: 5,
+            ..ROOMY
+        };
+        pool.register("worker-a".into(), addr(1), true, three, vec![0, 1, 2]);
+        let mut leases: Vec<Lease<i32>> = (0..5)
+            .map(|_| pool.try_acquire(None, 1).expect("room"))
+            .collect();
+        let connections: Vec<i32> = leases.iter().map(|l| l.client).collect();
+        assert_eq!(
+            connections,
+            [0, 1, 2, 0, 1],
+            "the least loaded connection first"
+        );
+        assert!(pool.try_acquire(None, 1).is_err(), "at capacity");
+        drop(leases.remove(2));
+        assert_eq!(pool.try_acquire(None, 1).map(|l| l.client).ok(), Some(2));
+        // A worker without connections is never leased.
+        let none = WorkerPool::<i32>::new();
+        none.register("worker-b".into(), addr(2), true, ROOMY, vec![]);
+        assert_eq!(none.try_acquire(None, 1).err(), Some(NoWorker::Busy));
+    }
+
+    #[tokio::test]
     async fn acquire_waits_for_availability() {
         let pool = WorkerPool::new();
-        let (a, _) = pool.register("worker-a".into(), addr(1), false, ROOMY, ());
+        let (a, _) = pool.register("worker-a".into(), addr(1), false, ROOMY, vec![()]);
         let waiter = tokio::spawn({
             let pool = Arc::clone(&pool);
             async move { pool.acquire(None, 10).await.map(|l| l.info.id) }
@@ -429,8 +474,8 @@ mod tests {
     #[tokio::test]
     async fn reregistration_replaces_and_stale_ids_are_unknown() {
         let pool = WorkerPool::new();
-        let (old, _) = pool.register("worker-a".into(), addr(1), true, ROOMY, ());
-        let (new, replaced) = pool.register("worker-a".into(), addr(1), true, ROOMY, ());
+        let (old, _) = pool.register("worker-a".into(), addr(1), true, ROOMY, vec![()]);
+        let (new, replaced) = pool.register("worker-a".into(), addr(1), true, ROOMY, vec![()]);
         assert_ne!(old, new);
         assert_eq!(replaced.map(|r| r.id), Some(old));
         assert!(!pool.heartbeat(old, addr(1), true));
@@ -442,8 +487,8 @@ mod tests {
     #[tokio::test]
     async fn silent_workers_are_removed() {
         let pool = WorkerPool::new();
-        let (a, _) = pool.register("worker-a".into(), addr(1), true, ROOMY, ());
-        let (b, _) = pool.register("worker-b".into(), addr(2), true, ROOMY, ());
+        let (a, _) = pool.register("worker-a".into(), addr(1), true, ROOMY, vec![()]);
+        let (b, _) = pool.register("worker-b".into(), addr(2), true, ROOMY, vec![()]);
         tokio::time::sleep(Duration::from_millis(60)).await;
         assert!(pool.heartbeat(b, addr(2), true));
         let removed = pool.remove_silent(Duration::from_millis(40), Instant::now());
