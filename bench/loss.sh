@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Scenario 7 of rpcnet-bench: scenario 1 (unary, 64 B, one connection) at concurrency 16 under
-# random packet loss, rpcnet against tonic, inside a network namespace this script creates and
+# Scenario 7 of rpcnet-bench: unary echo (64 B, one connection) at concurrency 16 under random
+# packet loss - rpcnet over HTTP/3, rpcnet over HTTP/2, rpcnet's Auto client (which must end on
+# HTTP/3, or the run fails) and tonic - inside a network namespace this script creates and
 # removes (loopback only: no traffic leaves the namespace). Loss comes from an iptables
 # `statistic` rule on INPUT, so every packet, in either direction, is dropped with the given
 # probability (this kernel has no netem). Needs root.
@@ -63,7 +64,7 @@ for loss in $LOSSES; do
   goals=()
   [[ $loss == 3 ]] && goals=(--loss-goals)
   echo "== ${loss}% random packet loss (namespace $NS)"
-  ip netns exec "$NS" "$BENCH_BIN" --scenario 1 --concurrency 16 --kinds rpcnet,tonic \
+  ip netns exec "$NS" "$BENCH_BIN" --scenario 7 --loss "$loss" \
     --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP" \
     --label "loss ${loss}%" "${goals[@]}" --json "$OUT_DIR/loss-${loss}pct.json" || status=1
   ip netns exec "$NS" iptables -L INPUT -n -v -x | sed -n '3p' |

@@ -10,9 +10,16 @@ use crate::options::Options;
 use crate::peers::{Certs, Kind};
 use crate::report::{self, CaseReport, Report};
 
-/// Scenario numbers `--all` runs. Scenario 7 (packet loss) is `bench/loss.sh`, which runs
-/// scenario 1 in a network namespace.
+/// Scenario numbers `--all` runs. Scenario 7 (packet loss) is `bench/loss.sh`, which runs it
+/// in a network namespace with a loss rule (`--scenario 7 --loss P`).
 pub const ALL_SCENARIOS: [u8; 6] = [1, 2, 3, 4, 5, 6];
+
+/// Scenario numbers `--quick` runs: scenario 7 too, without loss, so CI exercises the
+/// `Auto` client and its transport check.
+pub const QUICK_SCENARIOS: [u8; 7] = [1, 2, 3, 4, 5, 6, 7];
+
+/// Concurrency of the packet-loss scenario (7).
+const LOSS_CONCURRENCY: usize = 16;
 
 /// Concurrency levels of scenario 1.
 const UNARY_CONCURRENCY: [usize; 4] = [1, 16, 64, 128];
@@ -156,7 +163,7 @@ fn cases(scenario: u8, options: &Options) -> anyhow::Result<Vec<Case>> {
         concurrency: 1,
         rate_fraction: None,
         connections: 1,
-        kinds: kinds(&[Kind::Rpcnet, Kind::Tonic, Kind::Quinn]),
+        kinds: kinds(&[Kind::Rpcnet, Kind::RpcnetH2, Kind::Tonic, Kind::Quinn]),
     };
     let cases = match scenario {
         1 => options
@@ -185,7 +192,7 @@ fn cases(scenario: u8, options: &Options) -> anyhow::Result<Vec<Case>> {
                 name: report::size_name(size),
                 mode: Mode::Stream,
                 size,
-                kinds: kinds(&[Kind::Rpcnet, Kind::Tonic]),
+                kinds: kinds(&[Kind::Rpcnet, Kind::RpcnetH2, Kind::Tonic]),
                 ..base.clone()
             })
             .collect(),
@@ -212,9 +219,17 @@ fn cases(scenario: u8, options: &Options) -> anyhow::Result<Vec<Case>> {
             kinds: kinds(&[Kind::Director, Kind::Rpcnet, Kind::Tonic]),
             ..base.clone()
         }],
-        7 => anyhow::bail!(
+        // Scenario 1 at c=16 under the loss `bench/loss.sh` sets up around this process; quick
+        // mode runs it without loss, only to check that every peer's calls succeed.
+        7 if options.loss.is_none() && !options.quick => anyhow::bail!(
             "scenario 7 (packet loss) needs root and a network namespace: run bench/loss.sh"
         ),
+        7 => vec![Case {
+            name: format!("c={LOSS_CONCURRENCY}"),
+            concurrency: LOSS_CONCURRENCY,
+            kinds: kinds(&[Kind::Rpcnet, Kind::RpcnetH2, Kind::RpcnetAuto, Kind::Tonic]),
+            ..base.clone()
+        }],
         other => anyhow::bail!("there is no scenario {other} (1-7)"),
     };
     Ok(cases)

@@ -97,6 +97,15 @@ pub struct RunResult {
     pub server_rss_after: Option<u64>,
     /// Connections that were holding a stream when `server_rss_after` was read.
     pub connections_held: Option<u64>,
+    /// The transport an rpcnet client's connection was on once connected (`HTTP/3`,
+    /// `HTTP/2`), and at the end of the run; `Auto` may start on HTTP/2 and move.
+    #[serde(default)]
+    pub transport_start: Option<String>,
+    #[serde(default)]
+    pub transport_end: Option<String>,
+    /// Connections the rpcnet client made over the run (2 when `Auto` moved to HTTP/3).
+    #[serde(default)]
+    pub connections_opened: Option<u64>,
 }
 
 impl RunResult {
@@ -113,6 +122,37 @@ impl RunResult {
             self.first_error = first;
         }
     }
+
+    /// Records which transport an rpcnet connection was on at the start (`start`) and at the
+    /// end of the run (`connection` now), and fails the run when it ended anywhere but the
+    /// transport its kind must end on (`Kind::expected_transport`): an explicit choice that
+    /// was not honoured, or `Auto` left on HTTP/2.
+    fn check_transport(&mut self, kind: Kind, start: Option<String>, connection: &Connection) {
+        let Some((now, opened)) = connection.rpcnet_transport() else {
+            return;
+        };
+        let end = now.map(|t| t.to_string());
+        self.transport_start = start;
+        self.transport_end = end.clone();
+        self.connections_opened = Some(opened);
+        if let Some(expected) = kind.expected_transport() {
+            let expected = expected.to_string();
+            if end.as_deref() != Some(expected.as_str()) {
+                self.fail(format!(
+                    "{kind} ended the run on {} (started on {}, {opened} connections), not {expected}",
+                    end.as_deref().unwrap_or("no live connection"),
+                    self.transport_start.as_deref().unwrap_or("?"),
+                ));
+            }
+        }
+    }
+}
+
+/// The transport an rpcnet connection is on now, in words (`None` for the other peers).
+fn transport_now(connection: &Connection) -> Option<String> {
+    connection
+        .rpcnet_transport()
+        .and_then(|(now, _)| now.map(|t| t.to_string()))
 }
 
 /// Runs one workload and returns its measurements. Errors here are set-up failures (no
@@ -272,6 +312,7 @@ fn result_of(tally: Tally, window: &Window, cpu: (u64, u64)) -> RunResult {
 /// `concurrency` workers on one connection, each sending its next echo when the last answered.
 async fn closed_loop(workload: &Workload) -> anyhow::Result<RunResult> {
     let connection = Connection::open(workload.kind, workload.addr, &workload.certs).await?;
+    let start = transport_now(&connection);
     let data = payload(workload.size).data;
     let size = workload.size;
     let window = Window::after_warmup(workload);
@@ -301,7 +342,9 @@ async fn closed_loop(workload: &Workload) -> anyhow::Result<RunResult> {
     for worker in workers {
         total.merge(worker.await?);
     }
-    Ok(result_of(total, &window, cpu.await?))
+    let mut result = result_of(total, &window, cpu.await?);
+    result.check_transport(workload.kind, start, &connection);
+    Ok(result)
 }
 
 /// Echoes sent at a fixed rate whatever the answers do, so a slow answer cannot delay the next
@@ -309,6 +352,7 @@ async fn closed_loop(workload: &Workload) -> anyhow::Result<RunResult> {
 /// Requests scheduled inside the window are the ones measured; the run waits for all of them.
 async fn open_loop(workload: &Workload) -> anyhow::Result<RunResult> {
     let connection = Connection::open(workload.kind, workload.addr, &workload.certs).await?;
+    let start = transport_now(&connection);
     let data = payload(workload.size).data;
     let size = workload.size;
     let interval = Duration::from_secs_f64(1.0 / workload.rate.max(1.0));
@@ -359,6 +403,7 @@ async fn open_loop(workload: &Workload) -> anyhow::Result<RunResult> {
         .expect("tally lock");
     let mut result = result_of(tally, &window, cpu.await?);
     result.offered_rate = Some(workload.rate);
+    result.check_transport(workload.kind, start, &connection);
     Ok(result)
 }
 
@@ -366,6 +411,7 @@ async fn open_loop(workload: &Workload) -> anyhow::Result<RunResult> {
 /// are counted. The stream is cancelled (dropped) at the end.
 async fn stream(workload: &Workload) -> anyhow::Result<RunResult> {
     let mut connection = Connection::open(workload.kind, workload.addr, &workload.certs).await?;
+    let start = transport_now(&connection);
     let window = Window::after_warmup(workload);
     let cpu = sample_cpu(window, workload.server_pid);
     let mut tally = Tally::new();
@@ -420,6 +466,7 @@ async fn stream(workload: &Workload) -> anyhow::Result<RunResult> {
     let cpu = cpu.await?;
     let mut result = result_of(tally, &window, cpu);
     result.latency = None;
+    result.check_transport(workload.kind, start, &connection);
     Ok(result)
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use rpcnet_bench::driver::{self, ALL_SCENARIOS};
+use rpcnet_bench::driver::{self, ALL_SCENARIOS, QUICK_SCENARIOS};
 use rpcnet_bench::load::{Mode, Workload};
 use rpcnet_bench::options::Options;
 use rpcnet_bench::peers::{Certs, Kind};
@@ -108,7 +108,8 @@ struct Drive {
     /// Runs scenarios 1-6.
     #[arg(long)]
     all: bool,
-    /// About a minute: every scenario briefly, checking only that every call succeeded.
+    /// About a minute: every scenario briefly (7 without loss), checking only that every
+    /// call succeeded.
     #[arg(long)]
     quick: bool,
     /// Runs these scenarios (repeat or comma-separate: --scenario 1,3).
@@ -123,7 +124,7 @@ struct Drive {
     /// Warm-up seconds per round, discarded.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
-    /// Only these peers (comma-separated: rpcnet,tonic,quinn).
+    /// Only these peers (comma-separated: rpcnet,rpcnet-h2,rpcnet-auto,tonic,quinn).
     #[arg(long, value_enum, value_delimiter = ',')]
     kinds: Vec<Kind>,
     /// Scenario 1 concurrency levels instead of 1,16,64,128.
@@ -135,9 +136,13 @@ struct Drive {
     /// Free text stored with the results (bench/loss.sh names the loss rate here).
     #[arg(long)]
     label: Option<String>,
-    /// Checks the packet-loss goals on scenario 1 c=16 (bench/loss.sh sets it at 3 % loss).
+    /// Checks the packet-loss goals on scenario 7 (bench/loss.sh sets it at 3 % loss).
     #[arg(long)]
     loss_goals: bool,
+    /// The packet loss (percent) applied around this run; scenario 7 needs it (bench/loss.sh
+    /// sets it, with the loss rule, inside its network namespace).
+    #[arg(long)]
+    loss: Option<f64>,
     /// Where the JSON results go.
     #[arg(long, default_value = "target/rpcnet-bench/results.json")]
     json: PathBuf,
@@ -239,7 +244,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn drive(args: Drive) -> anyhow::Result<ExitCode> {
-    let scenarios = if args.all || args.quick {
+    let scenarios = if args.quick {
+        QUICK_SCENARIOS.to_vec()
+    } else if args.all {
         ALL_SCENARIOS.to_vec()
     } else if !args.scenario.is_empty() {
         args.scenario.clone()
@@ -257,6 +264,7 @@ fn drive(args: Drive) -> anyhow::Result<ExitCode> {
         connections: args.connections,
         label: args.label.clone(),
         loss_goals: args.loss_goals,
+        loss: args.loss,
         json: args.json.clone(),
         certs: args.certs.clone(),
     };

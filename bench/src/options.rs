@@ -25,8 +25,11 @@ pub struct Options {
     pub connections: usize,
     /// Free text stored with the results (the loss script names its loss rate here).
     pub label: Option<String>,
-    /// Evaluates the packet-loss goals on scenario 1, c=16 (set by `bench/loss.sh` at 3 %).
+    /// Evaluates the packet-loss goals on scenario 7 (set by `bench/loss.sh` at 3 %).
     pub loss_goals: bool,
+    /// The packet loss, percent, that `bench/loss.sh` applies around this run (scenario 7).
+    #[serde(default)]
+    pub loss: Option<f64>,
     pub json: PathBuf,
     pub certs: PathBuf,
 }

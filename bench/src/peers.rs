@@ -1,10 +1,13 @@
-//! The three implementations under test, each as a server and as a client connection:
-//! rpcnet (gRPC over HTTP/3), tonic (gRPC over HTTP/2 with rustls/ring) and a raw quinn echo
-//! (one bidirectional QUIC stream per request, no HTTP/3 and no gRPC: the transport's ceiling).
-//! A fourth kind, the connection-swap director with its workers, serves the memory scenario.
+//! The implementations under test, each as a server and as a client connection: rpcnet over
+//! HTTP/3, rpcnet over HTTP/2 and rpcnet choosing for itself (`Auto`) - one and the same rpcnet
+//! server with its defaults (UDP and TCP on one port), the client naming its transport - tonic
+//! (gRPC over HTTP/2 with rustls/ring) and a raw quinn echo (one bidirectional QUIC stream per
+//! request, no HTTP/3 and no gRPC: the transport's ceiling). One more kind, the
+//! connection-swap director with its workers, serves the memory scenario.
 //!
 //! Every peer runs with its library defaults apart from what the benchmark needs (TLS material,
-//! a bound port); the same certificates, ring crypto provider and TLS 1.3 serve all three.
+//! a bound port, rpcnet's client transport); the same certificates, ring crypto provider and
+//! TLS 1.3 serve all of them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,12 +30,25 @@ pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 /// the transport ceiling is measured under the same limit.
 const QUINN_MAX_STREAMS: u32 = 256;
 
+/// Connections one address may hold on the rpcnet servers and the director: every client of
+/// the benchmark comes from 127.0.0.1, and scenario 6 holds 1,000 connections (rpcnet's default
+/// cap per address is 512). The one limit changed from the defaults.
+const MAX_CONNECTIONS_PER_PEER: usize = 100_000;
+
 /// Which implementation a server or client is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
-    /// rpcnet: gRPC over HTTP/3 (QUIC, TLS 1.3).
+    /// rpcnet: gRPC over HTTP/3 (QUIC, TLS 1.3); the client asks for `ClientTransport::Http3`.
     Rpcnet,
+    /// rpcnet over HTTP/2 (TLS over TCP): the same server, the client asks for
+    /// `ClientTransport::Http2`.
+    #[serde(rename = "rpcnet-h2")]
+    RpcnetH2,
+    /// rpcnet with `ClientTransport::Auto` (QUIC and TCP raced, HTTP/2 moving to HTTP/3 on
+    /// `alt-svc`): the same server; the run fails unless the client ends on HTTP/3.
+    #[serde(rename = "rpcnet-auto")]
+    RpcnetAuto,
     /// tonic: gRPC over HTTP/2 over TCP with rustls (ring).
     Tonic,
     /// quinn: one raw QUIC stream per request, no framing (unary echo only).
@@ -48,9 +64,32 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Rpcnet => "rpcnet",
+            Kind::RpcnetH2 => "rpcnet-h2",
+            Kind::RpcnetAuto => "rpcnet-auto",
             Kind::Tonic => "tonic",
             Kind::Quinn => "quinn",
             Kind::Director => "director",
+        }
+    }
+
+    /// The transport an rpcnet client of this kind asks for (`None` for the other peers).
+    pub fn rpcnet_transport(self) -> Option<rpcnet::ClientTransport> {
+        match self {
+            Kind::Rpcnet | Kind::Director => Some(rpcnet::ClientTransport::Http3),
+            Kind::RpcnetH2 => Some(rpcnet::ClientTransport::Http2),
+            Kind::RpcnetAuto => Some(rpcnet::ClientTransport::Auto),
+            Kind::Tonic | Kind::Quinn => None,
+        }
+    }
+
+    /// The transport a connection of this kind must be on when its run ends: what rpcnet's
+    /// explicit kinds asked for, and HTTP/3 for `Auto` (on loopback, and under loss, QUIC is
+    /// reachable, so automatic mode must end there).
+    pub fn expected_transport(self) -> Option<rpcnet::Transport> {
+        match self {
+            Kind::Rpcnet | Kind::RpcnetAuto | Kind::Director => Some(rpcnet::Transport::Http3),
+            Kind::RpcnetH2 => Some(rpcnet::Transport::Http2),
+            Kind::Tonic | Kind::Quinn => None,
         }
     }
 }
@@ -135,14 +174,18 @@ pub async fn serve(
                 addr
             };
             bound(addr);
-            let config = connection_swap::director::DirectorConfig::new(
+            let mut config = connection_swap::director::DirectorConfig::new(
                 addr,
                 connection_swap::certs::CertPaths::new(&certs.dir),
             );
+            config.max_connections_per_peer = MAX_CONNECTIONS_PER_PEER;
             connection_swap::director::run(config).await?;
         }
-        Kind::Rpcnet => {
-            let config = rpcnet::ServerConfig::new(&certs.cert, &certs.key)?;
+        // One server for the three rpcnet kinds: its defaults serve HTTP/3 (UDP) and HTTP/2
+        // (TCP) on the same port; only the clients differ.
+        Kind::Rpcnet | Kind::RpcnetH2 | Kind::RpcnetAuto => {
+            let config = rpcnet::ServerConfig::new(&certs.cert, &certs.key)?
+                .max_connections_per_peer(MAX_CONNECTIONS_PER_PEER);
             let server = rpcnet::Server::builder(config)
                 .add_service(RpcnetBench)
                 .bind(addr)?;
@@ -320,8 +363,13 @@ impl Connection {
     /// Opens one connection (handshake included) to a server of `kind` at `addr`.
     pub async fn open(kind: Kind, addr: SocketAddr, certs: &Certs) -> anyhow::Result<Connection> {
         match kind {
-            Kind::Rpcnet | Kind::Director => {
-                let config = rpcnet::ClientConfig::new(&certs.ca)?.server_name("localhost");
+            Kind::Rpcnet | Kind::RpcnetH2 | Kind::RpcnetAuto | Kind::Director => {
+                let transport = kind
+                    .rpcnet_transport()
+                    .expect("every rpcnet kind names its transport");
+                let config = rpcnet::ClientConfig::new(&certs.ca)?
+                    .server_name("localhost")
+                    .transport(transport);
                 let client = rpcnet::Client::connect(addr, config).await?;
                 Ok(if kind == Kind::Director {
                     Connection::Director(client)
@@ -349,6 +397,17 @@ impl Connection {
                 let connection = endpoint.connect(addr, "localhost")?.await?;
                 Ok(Connection::Quinn(connection, endpoint))
             }
+        }
+    }
+
+    /// The transport the connection is on now and how many connections the client has made
+    /// (rpcnet clients only: `Auto` may start on HTTP/2 and move to HTTP/3).
+    pub fn rpcnet_transport(&self) -> Option<(Option<rpcnet::Transport>, u64)> {
+        match self {
+            Connection::Rpcnet(client) | Connection::Director(client) => {
+                Some((client.transport(), client.connections_opened()))
+            }
+            Connection::Tonic(_) | Connection::Quinn(..) => None,
         }
     }
 

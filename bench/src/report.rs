@@ -158,6 +158,37 @@ impl Report {
             .ok_or_else(|| format!("scenario {scenario} {name} {kind} failed"))
     }
 
+    /// The share of an `Auto` case's rounds whose connection ended on HTTP/3.
+    fn auto_on_http3(&self, scenario: u8, name: &str) -> Result<f64, String> {
+        let case = self
+            .cases
+            .iter()
+            .find(|c| c.scenario == scenario && c.name == name && c.kind == Kind::RpcnetAuto)
+            .ok_or_else(|| format!("scenario {scenario} {name} rpcnet-auto did not run"))?;
+        let ended: Vec<Option<&str>> = case
+            .runs
+            .iter()
+            .map(|run| run.result.as_ref().and_then(|r| r.transport_end.as_deref()))
+            .collect();
+        if ended.is_empty() {
+            return Err("no round ran".to_string());
+        }
+        let on_h3 = ended.iter().filter(|t| **t == Some("HTTP/3")).count();
+        Ok(on_h3 as f64 / ended.len() as f64)
+    }
+
+    /// Which transports an `Auto` case started and ended on, in words.
+    pub fn auto_transports(&self, scenario: u8, name: &str) -> String {
+        let Some(case) = self
+            .cases
+            .iter()
+            .find(|c| c.scenario == scenario && c.name == name && c.kind == Kind::RpcnetAuto)
+        else {
+            return "rpcnet-auto did not run".to_string();
+        };
+        transports_of(case)
+    }
+
     /// Checks the issue's goals against this run's medians.
     pub fn evaluate_goals(&mut self) {
         let mut goals = Vec::new();
@@ -181,20 +212,44 @@ impl Report {
                     .ok_or_else(|| "no latency".into())
             })
         };
-        let (r, t, q) = (Kind::Rpcnet, Kind::Tonic, Kind::Quinn);
+        let (r, h2, t, q) = (Kind::Rpcnet, Kind::RpcnetH2, Kind::Tonic, Kind::Quinn);
         if self.options.loss_goals {
             let label = self.options.label.clone().unwrap_or_default();
+            let c = LOSS_CASE;
             goals.push(goal(
                 &format!("{label}, unary c=16: requests/s vs tonic"),
                 ">= 1.4x",
-                ratio(rps(1, "c=16", r), rps(1, "c=16", t)),
+                ratio(rps(7, c, r), rps(7, c, t)),
                 |v| v >= 1.4,
                 "x",
             ));
             goals.push(goal(
                 &format!("{label}, unary c=16: p99.9 vs tonic"),
                 "<= 0.25x",
-                ratio(p999(1, "c=16", r), p999(1, "c=16", t)),
+                ratio(p999(7, c, r), p999(7, c, t)),
+                |v| v <= 0.25,
+                "x",
+            ));
+            let mut picked = goal(
+                &format!("{label}, Auto client: rounds that ended on HTTP/3"),
+                "every round",
+                self.auto_on_http3(7, c),
+                |v| v >= 1.0,
+                "",
+            );
+            picked.note = self.auto_transports(7, c);
+            goals.push(picked);
+            goals.push(goal(
+                &format!("{label}, Auto client, unary c=16: requests/s vs tonic"),
+                ">= 1.4x",
+                ratio(rps(7, c, Kind::RpcnetAuto), rps(7, c, t)),
+                |v| v >= 1.4,
+                "x",
+            ));
+            goals.push(goal(
+                &format!("{label}, Auto client, unary c=16: p99.9 vs tonic"),
+                "<= 0.25x",
+                ratio(p999(7, c, Kind::RpcnetAuto), p999(7, c, t)),
                 |v| v <= 0.25,
                 "x",
             ));
@@ -208,6 +263,35 @@ impl Report {
             |v| v >= 1.2,
             "x",
         ));
+        goals.push(goal(
+            "HTTP/2: unary 64 B c=64 requests/s, rpcnet-h2 vs tonic",
+            ">= 0.9x",
+            ratio(rps(1, "c=64", h2), rps(1, "c=64", t)),
+            |v| v >= 0.9,
+            "x",
+        ));
+        goals.push(goal(
+            "HTTP/2: streaming 64 B messages/s, rpcnet-h2 vs tonic",
+            ">= 0.9x",
+            ratio(rps(3, "64 B", h2), rps(3, "64 B", t)),
+            |v| v >= 0.9,
+            "x",
+        ));
+        for (name, kept) in KEPT_RATIOS {
+            let measured = match name {
+                "unary c=64" => ratio(rps(1, "c=64", r), rps(1, "c=64", t)),
+                "streaming 64 B" => ratio(rps(3, "64 B", r), rps(3, "64 B", t)),
+                _ => ratio(mbps(2, "64 KiB", r), mbps(2, "64 KiB", t)),
+            };
+            let floor = KEEP_FRACTION * kept;
+            goals.push(goal(
+                &format!("HTTP/3 keeps its ratio to tonic: {name} (was {kept:.2}x at {KEPT_AT})"),
+                &format!(">= {floor:.2}x"),
+                measured,
+                |v| v >= floor,
+                "x",
+            ));
+        }
         goals.push(goal(
             "unary c=1: p50 vs tonic",
             "<= 0.85x",
@@ -304,7 +388,9 @@ impl Report {
         }
         goals.push(memory_goal);
         goals.push(Goal {
-            goal: "3% loss, unary c=16: requests/s >= 1.4x and p99.9 <= 0.25x tonic".to_string(),
+            goal: "3% loss, unary c=16: requests/s >= 1.4x and p99.9 <= 0.25x tonic, for rpcnet \
+                   and its Auto client (which must end on HTTP/3)"
+                .to_string(),
             target: "see bench/loss.sh".to_string(),
             value: None,
             status: GoalStatus::NotMeasured,
@@ -312,6 +398,38 @@ impl Report {
         });
         self.goals = goals;
     }
+}
+
+/// The case of scenario 7 (unary, c=16).
+const LOSS_CASE: &str = "c=16";
+
+/// rpcnet-over-HTTP/3 to tonic ratios recorded in BENCHMARKS.md at `KEPT_AT` (the last full
+/// run before the HTTP/2 transport), which HTTP/3 has to keep.
+const KEPT_RATIOS: [(&str, f64); 3] = [
+    ("unary c=64", 1.20),
+    ("streaming 64 B", 0.62),
+    ("64 KiB MB/s", 0.62),
+];
+const KEPT_AT: &str = "c9ac067";
+/// "Kept" means at least this fraction of the recorded ratio: single runs on this shared
+/// machine move by about a tenth (BENCHMARKS.md).
+const KEEP_FRACTION: f64 = 0.9;
+
+/// "started on HTTP/2 in 1 of 5 rounds, ended on HTTP/3 in 5 of 5 (2 connections in 1)".
+fn transports_of(case: &CaseReport) -> String {
+    let results: Vec<&RunResult> = case.runs.iter().filter_map(|r| r.result.as_ref()).collect();
+    let n = results.len();
+    let count = |f: &dyn Fn(&RunResult) -> bool| results.iter().filter(|r| f(r)).count();
+    let on = |t: &Option<String>, want: &str| t.as_deref() == Some(want);
+    format!(
+        "{kind}: started on HTTP/3 in {} and on HTTP/2 in {} of {n} rounds; ended on HTTP/3 in \
+         {} of {n}; more than one connection in {}",
+        count(&|r| on(&r.transport_start, "HTTP/3")),
+        count(&|r| on(&r.transport_start, "HTTP/2")),
+        count(&|r| on(&r.transport_end, "HTTP/3")),
+        count(&|r| r.connections_opened.is_some_and(|c| c > 1)),
+        kind = case.kind,
+    )
 }
 
 fn goal(
@@ -546,6 +664,16 @@ pub fn print_scenario(report: &Report, scenario: u8) {
             ),
             &["case", "peer", "offered req/s", "achieved req/s", "p50 us", "p99 us", "p99.9 us", "max us"],
         ),
+        7 => (
+            format!(
+                "Scenario 7: packet loss {}, unary echo, 64 B, c=16",
+                report
+                    .options
+                    .loss
+                    .map_or_else(|| "none (quick mode)".to_string(), |p| format!("{p}%"))
+            ),
+            &["case", "peer", "req/s median (min-max)", "p50 us", "p99 us", "p99.9 us", "server CPU us/req", "client CPU us/req"],
+        ),
         _ => (
             "Scenario 6: memory, connections each holding one open stream".to_string(),
             &["case", "peer", "server RSS before MiB", "server RSS after MiB", "KiB per connection median (min-max)"],
@@ -556,7 +684,7 @@ pub fn print_scenario(report: &Report, scenario: u8) {
         let mut row = vec![case.name.clone(), case.kind.to_string()];
         match (&case.summary, &case.failure) {
             (Some(s), _) => match scenario {
-                1 => row.extend([
+                1 | 7 => row.extend([
                     spread(&s.requests_per_second, 0),
                     median(&s.p50_us, 0),
                     median(&s.p99_us, 0),
@@ -608,16 +736,19 @@ pub fn print_scenario(report: &Report, scenario: u8) {
         );
     }
     print!("{}", markdown_table(headers, &rows));
-    let comparisons = comparisons(&cases, scenario);
-    if !comparisons.is_empty() {
+    let mut lines = comparisons(&cases, scenario);
+    for case in cases.iter().filter(|c| c.kind == Kind::RpcnetAuto) {
+        lines.push(format!("{}: {}", case.name, transports_of(case)));
+    }
+    if !lines.is_empty() {
         println!();
-        for line in comparisons {
+        for line in lines {
             println!("- {line}");
         }
     }
 }
 
-/// "rpcnet vs tonic" lines per case, from the medians.
+/// "rpcnet vs tonic" lines per case, from the medians, for each rpcnet peer that ran.
 fn comparisons(cases: &[&CaseReport], scenario: u8) -> Vec<String> {
     let mut lines = Vec::new();
     let mut names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
@@ -629,15 +760,16 @@ fn comparisons(cases: &[&CaseReport], scenario: u8) -> Vec<String> {
                 .find(|c| c.name == name && c.kind == kind)
                 .and_then(|c| c.summary.as_ref())
         };
-        let Some(ours) = find(Kind::Rpcnet) else {
-            continue;
-        };
-        for peer in [Kind::Tonic, Kind::Quinn] {
+        let ours_and_peers = [Kind::Rpcnet, Kind::RpcnetH2, Kind::RpcnetAuto]
+            .into_iter()
+            .filter_map(|kind| find(kind).map(|summary| (kind, summary)))
+            .flat_map(|ours| [Kind::Tonic, Kind::Quinn].map(|peer| (ours, peer)));
+        for ((us, ours), peer) in ours_and_peers {
             let Some(theirs) = find(peer) else { continue };
             let x = |a: f64, b: f64| format!("{:.2}x", a / b);
             let line = match scenario {
                 4 => format!(
-                    "{name}: rpcnet/{peer} p50 {}, p99 {}, p99.9 {}",
+                    "{name}: {us}/{peer} p50 {}, p99 {}, p99.9 {}",
                     x(
                         ours.p50_us.map_or(f64::NAN, |s| s.median),
                         theirs.p50_us.map_or(f64::NAN, |s| s.median)
@@ -652,7 +784,7 @@ fn comparisons(cases: &[&CaseReport], scenario: u8) -> Vec<String> {
                     ),
                 ),
                 6 => format!(
-                    "{name}: rpcnet/{peer} memory per connection {}",
+                    "{name}: {us}/{peer} memory per connection {}",
                     x(
                         ours.rss_per_connection_kib.map_or(f64::NAN, |s| s.median),
                         theirs.rss_per_connection_kib.map_or(f64::NAN, |s| s.median)
@@ -660,7 +792,7 @@ fn comparisons(cases: &[&CaseReport], scenario: u8) -> Vec<String> {
                 ),
                 _ => {
                     let mut line = format!(
-                        "{name}: rpcnet/{peer} throughput {}, server CPU per request {}",
+                        "{name}: {us}/{peer} throughput {}, server CPU per request {}",
                         x(
                             ours.requests_per_second.median,
                             theirs.requests_per_second.median
@@ -788,6 +920,23 @@ mod tests {
         assert!(
             idle.failed,
             "a run in which no call completed measured nothing"
+        );
+    }
+
+    #[test]
+    fn an_auto_case_reports_where_its_rounds_started_and_ended() {
+        let mut auto = CaseReport::new(7, "c=16", Kind::RpcnetAuto, Mode::Unary, 64, 16, 1);
+        for (start, end, opened) in [("HTTP/3", "HTTP/3", 1), ("HTTP/2", "HTTP/3", 2)] {
+            let mut run = ok(100, 0).unwrap();
+            run.transport_start = Some(start.to_string());
+            run.transport_end = Some(end.to_string());
+            run.connections_opened = Some(opened);
+            auto.push(Ok(run));
+        }
+        assert_eq!(
+            transports_of(&auto),
+            "rpcnet-auto: started on HTTP/3 in 1 and on HTTP/2 in 1 of 2 rounds; ended on \
+             HTTP/3 in 2 of 2; more than one connection in 1"
         );
     }
 

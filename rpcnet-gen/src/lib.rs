@@ -43,6 +43,8 @@ pub mod ast;
 pub mod check;
 pub mod diagnostic;
 pub mod emit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod names;
 pub mod output;

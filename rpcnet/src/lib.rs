@@ -1,5 +1,5 @@
 //! rpcnet: gRPC semantics (paths, length-prefixed prost messages, status in trailers, deadlines,
-//! metadata, cancellation) over HTTP/3 on quinn + h3 + rustls.
+//! metadata, cancellation) over HTTP/3 (quinn + h3) and HTTP/2 (hyper), TLS 1.3 by rustls.
 //!
 //! See `docs/runtime-api.md` for the public surface and `ARCHITECTURE.md` for the invariants.
 
@@ -11,6 +11,9 @@ pub mod codec;
 pub mod codegen;
 mod context;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod macros;
 pub mod metadata;
 mod quic;

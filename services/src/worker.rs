@@ -466,12 +466,17 @@ struct StreamService {
 impl WorkerStream for StreamService {
     async fn serve(
         &self,
-        _ctx: RequestContext,
+        ctx: RequestContext,
         request: Request<Streaming<WorkerAssignment>>,
     ) -> Result<Response<ResponseStream<WorkerFrame>>, Status> {
         let label = &self.state.label;
         // Info, not debug: the spec's troubleshooting guide tells users to look for this line.
-        info!(target: "worker", worker = %label, "stream handler invoked; waiting for assignment");
+        info!(
+            target: "worker",
+            worker = %label,
+            transport = %ctx.transport(),
+            "stream handler invoked; waiting for assignment"
+        );
         let mut from_director = request.into_inner();
         let assignment = from_director
             .message()

@@ -33,6 +33,9 @@ struct Args {
     /// Milliseconds a session waits for a free worker before UNAVAILABLE.
     #[arg(long, env = "CONNECTION_SWAP_QUEUE_WAIT_MS", default_value = "10000", value_parser = connection_swap::config::parse_millis)]
     queue_wait: std::time::Duration,
+    /// Most connections one IP address may hold at once.
+    #[arg(long, env = "CONNECTION_SWAP_MAX_CONNECTIONS_PER_PEER", default_value_t = DirectorConfig::DEFAULT_MAX_CONNECTIONS_PER_PEER)]
+    max_connections_per_peer: usize,
 }
 
 #[tokio::main]
@@ -49,5 +52,6 @@ async fn main() -> anyhow::Result<()> {
         max_waiting: args.max_queued,
         max_wait: args.queue_wait,
     };
+    config.max_connections_per_peer = args.max_connections_per_peer;
     director::run(config).await
 }

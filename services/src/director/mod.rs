@@ -55,11 +55,18 @@ pub struct DirectorConfig {
     pub sessions: SessionLimits,
     /// The bounds on sessions waiting for a free worker.
     pub queue: QueueLimits,
+    /// Most connections one IP address may hold at once
+    /// (`CONNECTION_SWAP_MAX_CONNECTIONS_PER_PEER`, default rpcnet's 512). Raise it when many
+    /// clients arrive from one address (a NAT, a load balancer, a benchmark on loopback).
+    pub max_connections_per_peer: usize,
 }
 
 impl DirectorConfig {
     /// The spec's default listening address.
     pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:61000";
+
+    /// rpcnet's default per-address connection cap.
+    pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 512;
 
     /// Defaults: heartbeats every 500 ms, 200 ms keep-alive and an 800 ms idle timeout towards
     /// workers (a crashed worker's stream moves within about a second, measured at 1.0-1.3 s
@@ -73,6 +80,7 @@ impl DirectorConfig {
             worker_idle_timeout: Duration::from_millis(800),
             sessions: SessionLimits::default(),
             queue: QueueLimits::default(),
+            max_connections_per_peer: Self::DEFAULT_MAX_CONNECTIONS_PER_PEER,
         }
     }
 }
@@ -116,7 +124,8 @@ pub async fn run(config: DirectorConfig) -> anyhow::Result<()> {
         .context("loading the CA for worker client certificates")?
         .keep_alive(SERVER_KEEP_ALIVE)
         .idle_timeout(SERVER_IDLE_TIMEOUT)
-        .shutdown_grace(SHUTDOWN_GRACE);
+        .shutdown_grace(SHUTDOWN_GRACE)
+        .max_connections_per_peer(config.max_connections_per_peer);
     let director = Arc::new(Director {
         pool: WorkerPool::new(),
         admission: Admission::new(config.sessions),
@@ -380,6 +389,7 @@ impl Inference for Director {
             stream.id = stream_id,
             connection.id = %connection_id,
             prompt = %LoggedPrompt(&first.prompt),
+            transport = %ctx.transport(),
             "client opened stream"
         );
         if let Err(status) = first_sequence_after(first.resume_after) {

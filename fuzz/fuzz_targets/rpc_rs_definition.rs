@@ -1,0 +1,6 @@
+//! Fuzz target: the `.rpc.rs` front end of rpcnet-gen on any text.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|source: &str| {
+    rpcnet_gen::fuzzing::definition(source, false);
+});
