@@ -18,6 +18,14 @@ pub struct RegisterRequest {
     pub addr: String,
     /// Whether the worker can take a stream right now (false while it recovers).
     pub available: bool,
+    /// The longest prompt, in bytes, the worker accepts in a `WorkerAssignment`: the director
+    /// refuses a longer one itself (INVALID_ARGUMENT) instead of handing it over. 0 means not
+    /// announced (a worker older than this field): the director assumes what the worker's
+    /// default message limit allows.
+    pub max_prompt_bytes: u64,
+    /// How many streams the worker serves at once: the director assigns it no more. 0 means
+    /// not announced: the director assumes one connection's stream limit.
+    pub max_streams: u32,
 }
 
 /// The director's answer to a registration.

@@ -247,6 +247,7 @@ pub async fn serve_worker(
         failure_after: std::time::Duration::from_secs(86_400),
         recovery: std::time::Duration::from_secs(1),
         token_interval: std::time::Duration::from_secs(1),
+        limits: connection_swap::worker::WorkerLimits::default(),
     };
     connection_swap::worker::run(config).await
 }

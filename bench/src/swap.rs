@@ -151,6 +151,7 @@ pub fn worker_child(settings: WorkerSettings, certs_dir: &Path) -> anyhow::Resul
         failure_after: settings.failure_after,
         recovery: settings.recovery,
         token_interval: settings.token_interval,
+        limits: connection_swap::worker::WorkerLimits::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::Transport;
+use crate::{TlsAlert, Transport};
 
 /// Why a server or client could not be set up, or a connection could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -57,4 +57,14 @@ pub enum Error {
         transport: Transport,
         detail: String,
     },
+}
+
+impl Error {
+    /// The TLS alert with which the server refused the connection, when that is why it could
+    /// not be made: for example `unknown_ca` when it does not trust the client's certificate.
+    /// Found in the error's sources whichever transport failed, so callers never parse the
+    /// message to tell a configuration error from a server that is not up.
+    pub fn tls_alert(&self) -> Option<TlsAlert> {
+        crate::transport::refusal::peer_alert(self)
+    }
 }

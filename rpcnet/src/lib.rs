@@ -3,6 +3,7 @@
 //!
 //! See `docs/runtime-api.md` for the public surface and `ARCHITECTURE.md` for the invariants.
 
+mod alert;
 mod call;
 mod call_core;
 mod client;
@@ -24,6 +25,7 @@ pub mod timeout;
 pub mod tls;
 mod transport;
 
+pub use alert::TlsAlert;
 pub use call::{IntoStreamingRequest, Request, Response};
 pub use client::{Client, ClientConfig, ClientTransport};
 pub use context::{ConnectionId, PeerIdentity, RequestContext};

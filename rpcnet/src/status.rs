@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{percent_decode, utf8_percent_encode, AsciiSet, CONTROLS};
 
+use crate::alert::TlsAlert;
 use crate::metadata::Metadata;
 
 /// Trailer carrying the numeric status code.
@@ -146,6 +147,9 @@ struct Inner {
     message: String,
     details: Bytes,
     metadata: Metadata,
+    /// Local knowledge, never on the wire: the TLS alert with which the server refused the
+    /// call's connection.
+    tls_alert: Option<TlsAlert>,
 }
 
 /// Defines one constructor per code, so call sites read `Status::not_found("...")`.
@@ -173,6 +177,7 @@ impl Status {
             message: message.into(),
             details,
             metadata: Metadata::new(),
+            tls_alert: None,
         }))
     }
 
@@ -236,6 +241,23 @@ impl Status {
     /// Mutable access to the custom metadata, to attach trailers to an error.
     pub fn metadata_mut(&mut self) -> &mut Metadata {
         &mut self.0.metadata
+    }
+
+    /// The TLS alert with which the server refused this call's connection, when that is why
+    /// the call failed (the code is then UNAVAILABLE): for example `bad_certificate` or
+    /// `unknown_ca` when it did not accept the client's certificate. It lets a caller tell a
+    /// configuration error from a server that is merely not up, without parsing the message.
+    ///
+    /// Set by the client runtime from what the transport reported; it is never sent or read
+    /// on the wire, so a status built from trailers has none.
+    pub fn tls_alert(&self) -> Option<TlsAlert> {
+        self.0.tls_alert
+    }
+
+    /// The same status, marked as caused by the server's TLS `alert`.
+    pub(crate) fn with_tls_alert(mut self, alert: Option<TlsAlert>) -> Status {
+        self.0.tls_alert = alert;
+        self
     }
 
     /// Writes the status into `headers` (trailers, or a Trailers-Only response).
@@ -350,6 +372,7 @@ impl fmt::Debug for Status {
             .field("message", &self.message())
             .field("details_len", &self.details().len())
             .field("metadata", self.metadata())
+            .field("tls_alert", &self.tls_alert())
             .finish()
     }
 }

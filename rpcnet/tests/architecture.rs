@@ -60,6 +60,7 @@ fn the_call_core_and_wire_modules_are_sans_io() {
         check(&format!("call_core/{}", name.to_string_lossy()), IO_CRATES);
     }
     for file in [
+        "alert.rs",
         "codec.rs",
         "status.rs",
         "metadata.rs",

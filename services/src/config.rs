@@ -1,4 +1,4 @@
-//! Parsers for the durations given in environment variables and flags.
+//! Parsers for the durations and counts given in environment variables and flags.
 
 use std::time::Duration;
 
@@ -20,6 +20,15 @@ pub fn parse_millis(text: &str) -> Result<Duration, String> {
         Err(_) => Err(format!(
             "expected a whole number of milliseconds, found {text:?}"
         )),
+    }
+}
+
+/// A whole number of at least 1, as in `CONNECTION_SWAP_MAX_SESSIONS_PER_CONNECTION`.
+pub fn parse_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("expected at least 1, found 0".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("expected a whole number, found {text:?}")),
     }
 }
 
@@ -46,6 +55,14 @@ mod tests {
         assert_eq!(parse_millis("150"), Ok(Duration::from_millis(150)));
         assert!(parse_millis("0").is_err());
         assert!(parse_millis("1.5").is_err());
+    }
+
+    #[test]
+    fn counts_must_be_positive_integers() {
+        assert_eq!(parse_count(" 64 "), Ok(64));
+        assert!(parse_count("0").is_err());
+        assert!(parse_count("-1").is_err());
+        assert!(parse_count("many").is_err());
     }
 
     #[test]

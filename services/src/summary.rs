@@ -131,7 +131,8 @@ impl Tracker {
 
     /// A token arrived at `at`.
     pub fn on_token(&mut self, sequence: u64, text: &str, worker: &str, at: Instant) -> TokenCheck {
-        let expected = self.last_sequence + 1;
+        // Saturating: the sequence numbers come from the network.
+        let expected = self.last_sequence.saturating_add(1);
         let check = if sequence > expected {
             TokenCheck::Gap { expected }
         } else if sequence < expected {
@@ -196,7 +197,13 @@ impl Tracker {
     /// The summary, given the number of QUIC connections the client opened.
     pub fn finish(self, quic_connections: u64) -> Summary {
         let span_ok = match self.first_sequence {
-            Some(first) => self.tokens == self.last_sequence - first + 1,
+            Some(first) => {
+                let span = self
+                    .last_sequence
+                    .checked_sub(first)
+                    .and_then(|d| d.checked_add(1));
+                span == Some(self.tokens)
+            }
             None => true,
         };
         Summary {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _};
 use rpcnet::{
     Code, Request, RequestContext, Response, ResponseStream, Server, ServerConfig, Status,
-    StreamSender, Streaming,
+    StreamSender, Streaming, TlsAlert,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -26,8 +26,10 @@ use crate::protocol::directorregistry::DirectorRegistryClient;
 use crate::protocol::next;
 use crate::protocol::workerstream::{WorkerStream, WorkerStreamServer};
 use crate::protocol::{
-    frame, recovering, simulated_failure, Connected, FrameKind, HeartbeatRequest, RegisterRequest,
-    SetAvailabilityRequest, WorkerAssignment, WorkerFrame, WorkerToken,
+    first_sequence_after, frame, last_sequence_reached, prompt_too_long, recovering,
+    simulated_failure, Connected, FrameKind, HeartbeatRequest, LoggedPrompt, RegisterRequest,
+    SetAvailabilityRequest, WorkerAssignment, WorkerFrame, WorkerToken, ASSIGNMENT_OVERHEAD,
+    DEFAULT_MAX_PROMPT_BYTES, DEFAULT_MAX_STREAMS, MAX_SEQUENCE,
 };
 use crate::shutdown;
 use crate::tokens::token_text;
@@ -52,6 +54,30 @@ pub struct WorkerConfig {
     pub recovery: Duration,
     /// Time between two tokens.
     pub token_interval: Duration,
+    /// What the worker accepts, announced to the director.
+    pub limits: WorkerLimits,
+}
+
+/// What a worker accepts, announced to the director when it registers so that the director
+/// refuses what no worker would take instead of handing it over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerLimits {
+    /// The longest prompt accepted, in bytes (`CONNECTION_SWAP_WORKER_MAX_PROMPT_BYTES`,
+    /// default [`DEFAULT_MAX_PROMPT_BYTES`]). The worker's server takes messages up to this
+    /// plus [`ASSIGNMENT_OVERHEAD`].
+    pub max_prompt_bytes: usize,
+    /// Streams served at once (`CONNECTION_SWAP_WORKER_MAX_STREAMS`, default
+    /// [`DEFAULT_MAX_STREAMS`]).
+    pub max_streams: u32,
+}
+
+impl Default for WorkerLimits {
+    fn default() -> Self {
+        WorkerLimits {
+            max_prompt_bytes: DEFAULT_MAX_PROMPT_BYTES,
+            max_streams: DEFAULT_MAX_STREAMS,
+        }
+    }
 }
 
 /// Keep-alive on the worker's connection to the director, below the idle timeout.
@@ -81,7 +107,13 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     let server_config = ServerConfig::new(config.certs.server_cert(), config.certs.server_key())
         .context("loading the worker's server certificate")?
         .keep_alive(SERVER_KEEP_ALIVE)
-        .idle_timeout(SERVER_IDLE_TIMEOUT);
+        .idle_timeout(SERVER_IDLE_TIMEOUT)
+        .max_message_size(
+            config
+                .limits
+                .max_prompt_bytes
+                .saturating_add(ASSIGNMENT_OVERHEAD),
+        );
     let state = Arc::new(WorkerState::new(&config));
     let server = Server::builder(server_config)
         .add_service(WorkerStreamServer::new(StreamService {
@@ -90,7 +122,14 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         .bind(config.listen)
         .with_context(|| format!("binding worker {} to {}", config.label, config.listen))?;
     let addr = server.local_addr();
-    info!(target: "worker", worker = %config.label, addr = %addr, "worker listening");
+    info!(
+        target: "worker",
+        worker = %config.label,
+        addr = %addr,
+        max_prompt_bytes = config.limits.max_prompt_bytes,
+        max_streams = config.limits.max_streams,
+        "worker listening"
+    );
     let registry = registry_client(&config)?;
     let mut serving = tokio::spawn(server.serve());
     let membership = Membership {
@@ -151,6 +190,7 @@ struct WorkerState {
     failure_after: Duration,
     recovery: Duration,
     token_interval: Duration,
+    limits: WorkerLimits,
     /// Whether the worker takes streams; the membership task reports changes to the director.
     available: watch::Sender<bool>,
     /// Bumped at every simulated failure: all streams being served end with it.
@@ -166,6 +206,7 @@ impl WorkerState {
             failure_after: config.failure_after,
             recovery: config.recovery,
             token_interval: config.token_interval,
+            limits: config.limits,
             available: watch::Sender::new(true),
             failures: watch::Sender::new(0),
             active: AtomicU32::new(0),
@@ -227,6 +268,9 @@ impl Membership {
                 label: label.clone(),
                 addr: self.addr.to_string(),
                 available: self.state.is_available(),
+                max_prompt_bytes: u64::try_from(self.state.limits.max_prompt_bytes)
+                    .unwrap_or(u64::MAX),
+                max_streams: self.state.limits.max_streams,
             };
             match self
                 .registry
@@ -354,6 +398,9 @@ impl Membership {
     }
 
     fn refusal(&self, status: &Status) -> anyhow::Error {
+        if let Some(alert) = status.tls_alert() {
+            return self.tls_refusal(alert, status);
+        }
         error!(
             target: "worker",
             worker = %self.state.label,
@@ -368,14 +415,47 @@ impl Membership {
             status.message()
         )
     }
+
+    /// The director closed the connection with a TLS alert: a certificate it does not accept
+    /// (another CA, expired, not a client certificate) or a TLS setting it does not share. No
+    /// retry can mend that, so it is reported once, as the configuration error it is.
+    fn tls_refusal(&self, alert: TlsAlert, status: &Status) -> anyhow::Error {
+        let label = &self.state.label;
+        if alert.concerns_a_certificate() {
+            error!(
+                target: "worker",
+                worker = %label,
+                director = %self.director,
+                tls.alert = %alert,
+                err = %status.message(),
+                "configuration error: the director refused this worker's certificate; check CONNECTION_SWAP_WORKER_CERT and the CA the director trusts"
+            );
+        } else {
+            error!(
+                target: "worker",
+                worker = %label,
+                director = %self.director,
+                tls.alert = %alert,
+                err = %status.message(),
+                "configuration error: the director refused this worker's TLS handshake"
+            );
+        }
+        anyhow!(
+            "the director at {} refused worker {label} at the TLS level (alert {alert}): {}",
+            self.director,
+            status.message()
+        )
+    }
 }
 
-/// Whether the director refused the worker itself (as opposed to being unreachable).
+/// Whether the director refused the worker itself (as opposed to being unreachable): at the
+/// application level, or at the TLS level (its certificate) with an alert.
 fn refused(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unauthenticated | Code::PermissionDenied
-    )
+    status.tls_alert().is_some()
+        || matches!(
+            status.code(),
+            Code::Unauthenticated | Code::PermissionDenied
+        )
 }
 
 /// The `WorkerStream` service: one call per stream handed over by the director.
@@ -402,6 +482,31 @@ impl WorkerStream for StreamService {
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("expected a WorkerAssignment first"))?;
+        // The request is judged before the worker's state: a bad one is refused as such.
+        let first = first_sequence_after(assignment.resume_after).inspect_err(|status| {
+            warn!(
+                target: "worker",
+                worker = %label,
+                stream.id = assignment.stream_id,
+                connection.id = %assignment.connection_id,
+                err = %status.message(),
+                "refusing handoff: invalid resume position"
+            );
+        })?;
+        let max_prompt = self.state.limits.max_prompt_bytes;
+        if assignment.prompt.len() > max_prompt {
+            let limit = u64::try_from(max_prompt).unwrap_or(u64::MAX);
+            let status = prompt_too_long(assignment.prompt.len(), limit);
+            warn!(
+                target: "worker",
+                worker = %label,
+                stream.id = assignment.stream_id,
+                connection.id = %assignment.connection_id,
+                err = %status.message(),
+                "refusing handoff: prompt too long"
+            );
+            return Err(status);
+        }
         if !self.state.is_available() {
             info!(
                 target: "worker",
@@ -417,7 +522,7 @@ impl WorkerStream for StreamService {
             worker = %label,
             stream.id = assignment.stream_id,
             connection.id = %assignment.connection_id,
-            prompt = %assignment.prompt,
+            prompt = %LoggedPrompt(&assignment.prompt),
             resume_after = assignment.resume_after,
             "accepted handoff from director"
         );
@@ -425,6 +530,7 @@ impl WorkerStream for StreamService {
         tokio::spawn(produce(
             Arc::clone(&self.state),
             assignment,
+            first,
             from_director,
             frames,
         ));
@@ -448,11 +554,13 @@ impl Drop for ActiveStream<'_> {
     }
 }
 
-/// Serves one assigned stream: a `[connected]` frame, then tokens from `resume_after + 1` at
-/// the configured pace, until the director closes its side, or the simulated failure.
+/// Serves one assigned stream: a `[connected]` frame, then tokens from `first` (the checked
+/// `resume_after + 1`) at the configured pace, until the director closes its side, the
+/// simulated failure, or the last sequence number there is.
 async fn produce(
     state: Arc<WorkerState>,
     assignment: WorkerAssignment,
+    first: u64,
     mut from_director: Streaming<WorkerAssignment>,
     frames: StreamSender<Result<WorkerFrame, Status>>,
 ) {
@@ -469,7 +577,7 @@ async fn produce(
     }
     let fail_at = Instant::now() + state.failure_after;
     let mut next_token = Instant::now();
-    let mut sequence = assignment.resume_after + 1;
+    let mut sequence = first;
     loop {
         tokio::select! {
             biased;
@@ -538,7 +646,13 @@ async fn produce(
                 if frames.send(Ok(token)).await.is_err() {
                     return;
                 }
-                sequence += 1;
+                sequence = match sequence.checked_add(1).filter(|s| *s <= MAX_SEQUENCE) {
+                    Some(next) => next,
+                    None => {
+                        let _ = frames.send(Err(last_sequence_reached())).await;
+                        return;
+                    }
+                };
                 next_token += state.token_interval;
             }
         }

@@ -299,6 +299,7 @@ fn a_client_cannot_call_the_registry() {
                 label: "intruder".into(),
                 addr: "127.0.0.1:9".into(),
                 available: true,
+                ..RegisterRequest::default()
             }))
             .await;
         let heartbeat = registry

@@ -22,6 +22,16 @@ pub struct RegisterRequest {
     /// Whether the worker can take a stream right now (false while it recovers).
     #[prost(bool, tag = "3")]
     pub available: bool,
+    /// The longest prompt, in bytes, the worker accepts in a `WorkerAssignment`: the director
+    /// refuses a longer one itself (INVALID_ARGUMENT) instead of handing it over. 0 means not
+    /// announced (a worker older than this field): the director assumes what the worker's
+    /// default message limit allows.
+    #[prost(uint64, tag = "4")]
+    pub max_prompt_bytes: u64,
+    /// How many streams the worker serves at once: the director assigns it no more. 0 means
+    /// not announced: the director assumes one connection's stream limit.
+    #[prost(uint32, tag = "5")]
+    pub max_streams: u32,
 }
 /// The director's answer to a registration.
 #[derive(Clone, PartialEq, rpcnet::codegen::prost::Message)]

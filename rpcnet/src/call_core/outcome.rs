@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::Instant;
 
 use super::Side;
-use crate::Status;
+use crate::{Status, TlsAlert};
 
 /// Why the transport failed a call's stream, in terms both transports share.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,9 @@ pub(crate) enum TransportError {
     Reset(Reset),
     /// The connection is gone; the text says why (idle timeout, closed by the peer...).
     ConnectionLost(String),
+    /// The peer closed the connection with a TLS alert: it refused the handshake (with TLS
+    /// 1.3, a server checks the client's certificate after the client finished its side).
+    TlsRefused(TlsAlert),
     /// The peer is shutting down and will not process this call (it sent GOAWAY).
     GoingAway,
     /// A header block exceeded the peer's limit.
@@ -93,6 +96,18 @@ impl TransportError {
                 Side::Client => Status::unavailable(format!("connection lost: {why}")),
                 Side::Server => Status::cancelled(format!("client connection lost: {why}")),
             },
+            TransportError::TlsRefused(alert) => {
+                let number = alert.number();
+                let text = match side {
+                    Side::Client => format!(
+                        "the server refused the TLS handshake with alert {alert} ({number})"
+                    ),
+                    Side::Server => format!(
+                        "the client refused the TLS handshake with alert {alert} ({number})"
+                    ),
+                };
+                Status::unavailable(text).with_tls_alert(Some(*alert))
+            }
             TransportError::GoingAway => {
                 Status::unavailable("the peer is shutting down (GOAWAY received)")
             }
@@ -109,6 +124,9 @@ impl fmt::Display for TransportError {
         match self {
             TransportError::Reset(reset) => write!(f, "stream reset with {}", reset.wire),
             TransportError::ConnectionLost(why) => write!(f, "connection lost: {why}"),
+            TransportError::TlsRefused(alert) => {
+                write!(f, "TLS handshake refused with alert {alert}")
+            }
             TransportError::GoingAway => f.write_str("GOAWAY received"),
             TransportError::HeaderTooBig { actual, max } => {
                 write!(f, "header block of {actual} bytes over the limit of {max}")
@@ -219,6 +237,41 @@ mod tests {
             Code::Cancelled,
             "client connection lost: idle",
         );
+    }
+
+    #[test]
+    fn a_refused_handshake_keeps_its_alert() {
+        // (alert, side, words the message holds)
+        let table = [
+            (TlsAlert::BAD_CERTIFICATE, Side::Client, "server refused"),
+            (TlsAlert::UNKNOWN_CA, Side::Client, "alert unknown_ca (48)"),
+            (
+                TlsAlert::CERTIFICATE_EXPIRED,
+                Side::Client,
+                "certificate_expired",
+            ),
+            (
+                TlsAlert::from_number(200),
+                Side::Client,
+                "alert alert_200 (200)",
+            ),
+            (TlsAlert::UNKNOWN_CA, Side::Server, "client refused"),
+        ];
+        for (alert, side, text) in table {
+            let status = TransportError::TlsRefused(alert).status(side);
+            assert_eq!(status.code(), Code::Unavailable, "{alert} {side:?}");
+            assert_eq!(status.tls_alert(), Some(alert), "{alert} {side:?}");
+            assert!(status.message().contains(text), "{status:?}");
+        }
+        // No other failure claims an alert.
+        let others = [
+            TransportError::ConnectionLost("closed".into()),
+            TransportError::GoingAway,
+            TransportError::Protocol("x".into()),
+        ];
+        for error in others {
+            assert_eq!(error.status(Side::Client).tls_alert(), None, "{error:?}");
+        }
     }
 
     #[test]

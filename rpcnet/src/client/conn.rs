@@ -11,11 +11,13 @@ use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tracing::{debug, info_span, Instrument};
 
+use crate::alert::Refusal;
 use crate::call_core::outcome::TransportError;
 use crate::transport::h2::{self as t2, OutBody};
 use crate::transport::h3::{self as t3, ResetOnDrop};
+use crate::transport::refusal::{AlertSlot, AlertWatch};
 use crate::transport::{ClientSend, PendingResponse};
-use crate::{tls, Error, Transport};
+use crate::{tls, Error, TlsAlert, Transport};
 
 /// How long QUIC leads before TCP is tried too in automatic mode: RFC 8305's connection
 /// attempt delay. Where UDP is dropped, calls start on HTTP/2 after this.
@@ -33,6 +35,8 @@ pub(super) enum Conn {
     },
     H2 {
         send_request: hyper::client::conn::http2::SendRequest<OutBody>,
+        /// The alert the server sent, if it refused the connection.
+        alert: AlertSlot,
     },
 }
 
@@ -48,7 +52,25 @@ impl Conn {
     pub(super) fn is_live(&self) -> bool {
         match self {
             Conn::H3 { quic, .. } => quic.close_reason().is_none(),
-            Conn::H2 { send_request } => !send_request.is_closed(),
+            Conn::H2 { send_request, .. } => !send_request.is_closed(),
+        }
+    }
+
+    /// The TLS alert with which the server closed this connection, if it refused it.
+    pub(super) fn refusal(&self) -> Option<TlsAlert> {
+        match self {
+            Conn::H3 { quic, .. } => quic.close_reason().as_ref().and_then(t3::quic_alert),
+            Conn::H2 { alert, .. } => alert.get().copied(),
+        }
+    }
+
+    /// A call's transport failure, as the refusal it was when the server closed the
+    /// connection with a TLS alert (with TLS 1.3 the client finished its handshake before
+    /// the server checked its certificate, so the refusal fails the first calls).
+    pub(super) fn explain(&self, err: TransportError) -> TransportError {
+        match (&err, self.refusal()) {
+            (TransportError::ConnectionLost(_), Some(alert)) => TransportError::TlsRefused(alert),
+            _ => err,
         }
     }
 
@@ -69,7 +91,7 @@ impl Conn {
                     PendingResponse::H3(recv),
                 ))
             }
-            Conn::H2 { send_request } => {
+            Conn::H2 { send_request, .. } => {
                 // Waits while the server's concurrent-stream limit is reached.
                 std::future::poll_fn(|cx| send_request.poll_ready(cx))
                     .await
@@ -124,10 +146,15 @@ impl Dialer {
             .max_field_section_size(self.max_header_list_size)
             .build::<_, _, Bytes>(crate::quic::Connection::new(quic.clone()))
             .await
-            .map_err(|e| Error::Protocol {
-                addr,
-                transport: Transport::Http3,
-                detail: e.to_string(),
+            .map_err(|e| match quic.close_reason() {
+                // The connection closed under h3's set-up (a server refusing the client's
+                // certificate does so now): its reason is the error.
+                Some(reason) => failed(Box::new(reason)),
+                None => Error::Protocol {
+                    addr,
+                    transport: Transport::Http3,
+                    detail: e.to_string(),
+                },
             })?;
         let span =
             info_span!("client_connection", server = %addr, connection = number, transport = "h3");
@@ -179,6 +206,8 @@ impl Dialer {
                 transport: Transport::Http2,
                 timeout: self.connect_timeout,
             })??;
+        let alert = AlertSlot::default();
+        let tls = AlertWatch::new(tls, alert.clone());
         let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
@@ -190,10 +219,13 @@ impl Dialer {
             builder
                 .handshake(TokioIo::new(tls))
                 .await
-                .map_err(|e| Error::Protocol {
-                    addr,
-                    transport: Transport::Http2,
-                    detail: e.to_string(),
+                .map_err(|e| match alert.get() {
+                    Some(alert) => failed(Box::new(Refusal(*alert))),
+                    None => Error::Protocol {
+                        addr,
+                        transport: Transport::Http2,
+                        detail: e.to_string(),
+                    },
                 })?;
         debug!(%addr, connection = number, "HTTP/2 connection established");
         let span =
@@ -206,7 +238,10 @@ impl Dialer {
             }
             .instrument(span),
         );
-        Ok(Conn::H2 { send_request })
+        Ok(Conn::H2 {
+            send_request,
+            alert,
+        })
     }
 
     /// Races HTTP/3 and HTTP/2 (happy eyeballs): QUIC starts first, TCP after

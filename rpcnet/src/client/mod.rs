@@ -186,9 +186,12 @@ impl Client {
         let (metadata, requests, timeout) = request.into_parts();
         let deadline = timeout.map(|t| Instant::now() + t);
         let call = async {
-            let (send, recv) = self.inner.start(path, &metadata, timeout).await?;
+            let (conn, send, recv) = self.inner.start(path, &metadata, timeout).await?;
             let uploader = AbortOnDrop(tokio::spawn(upload(send, requests)));
-            let (metadata, mut stream) = self.inner.response_head::<Resp>(recv, deadline).await?;
+            let (metadata, mut stream) = self
+                .inner
+                .response_head::<Resp>(&conn, recv, deadline)
+                .await?;
             let message = single_response(&mut stream).await?;
             drop(uploader);
             let trailers = stream.trailers().cloned().unwrap_or_default();
@@ -212,9 +215,12 @@ impl Client {
         let (metadata, requests, timeout) = request.into_parts();
         let deadline = timeout.map(|t| Instant::now() + t);
         let call = async {
-            let (send, recv) = self.inner.start(path, &metadata, timeout).await?;
+            let (conn, send, recv) = self.inner.start(path, &metadata, timeout).await?;
             let uploader = AbortOnDrop(tokio::spawn(upload(send, requests)));
-            let (metadata, stream) = self.inner.response_head::<Resp>(recv, deadline).await?;
+            let (metadata, stream) = self
+                .inner
+                .response_head::<Resp>(&conn, recv, deadline)
+                .await?;
             Ok(Response::from_parts(metadata, stream.with_guard(uploader)))
         };
         with_deadline(deadline, call).await
@@ -290,17 +296,18 @@ impl Inner {
         });
     }
 
-    /// Opens the call's stream and sends its request head.
+    /// Opens the call's stream and sends its request head; returns the connection too, which
+    /// explains the call's failure if the server refused it.
     async fn start(
         self: &Arc<Self>,
         path: &'static str,
         metadata: &Metadata,
         timeout: Option<Duration>,
-    ) -> Result<(ClientSend, PendingResponse), Status> {
+    ) -> Result<(Conn, ClientSend, PendingResponse), Status> {
         let mut conn = self
             .connection()
             .await
-            .map_err(|err| Status::unavailable(err.to_string()))?;
+            .map_err(|err| Status::unavailable(err.to_string()).with_tls_alert(err.tls_alert()))?;
         let uri = http::Uri::builder()
             .scheme("https")
             .authority(self.authority.as_str())
@@ -311,7 +318,10 @@ impl Inner {
             .body(())
             .map_err(|e| Status::internal(format!("cannot build request: {e}")))?;
         *request.headers_mut() = head::request_headers(metadata, timeout);
-        conn.open(request).await.map_err(|e| e.status(Side::Client))
+        match conn.open(request).await {
+            Ok((send, pending)) => Ok((conn, send, pending)),
+            Err(err) => Err(conn.explain(err).status(Side::Client)),
+        }
     }
 
     /// Sends a call's single request message (unary and server-streaming calls) and reads
@@ -324,7 +334,7 @@ impl Inner {
         timeout: Option<Duration>,
         deadline: Option<Instant>,
     ) -> Result<(Metadata, Streaming<Resp>), Status> {
-        let (mut send, recv) = self.start(path, metadata, timeout).await?;
+        let (conn, mut send, recv) = self.start(path, metadata, timeout).await?;
         let data = codec::encode_to_bytes(message);
         let sent = match send.send_data(data).await {
             Ok(()) => send.finish().await,
@@ -338,18 +348,21 @@ impl Inner {
             // stream is truly gone, reading the answer fails with the same cause.
             debug!(error = %sent, "request stream stopped early; reading the answer");
         }
-        self.response_head(recv, deadline).await
+        self.response_head(&conn, recv, deadline).await
     }
 
     /// Reads the response head: a gRPC error (Trailers-Only or a non-200 answer) becomes
     /// `Err`, otherwise the metadata and the message stream.
     async fn response_head<T>(
         self: &Arc<Self>,
+        conn: &Conn,
         pending: PendingResponse,
         deadline: Option<Instant>,
     ) -> Result<(Metadata, Streaming<T>), Status> {
-        let (http_status, headers, recv) =
-            pending.head().await.map_err(|e| e.status(Side::Client))?;
+        let (http_status, headers, recv) = pending
+            .head()
+            .await
+            .map_err(|e| conn.explain(e).status(Side::Client))?;
         self.consider_upgrade(&headers);
         match head::check_response(http_status, &headers)? {
             ResponseHead::TrailersOnly(status) => {

@@ -9,6 +9,7 @@ use h3::quic::ConnectionErrorIncoming;
 use http::HeaderMap;
 
 use crate::call_core::outcome::{Reset, ResetKind, TransportError};
+use crate::TlsAlert;
 
 pub(crate) type ServerSendStream = h3::server::RequestStream<crate::quic::SendStream, Bytes>;
 pub(crate) type ServerRecvStream = h3::server::RequestStream<crate::quic::RecvStream, Bytes>;
@@ -68,9 +69,10 @@ fn into_bytes(chunk: Option<impl Buf>) -> Option<Bytes> {
 pub(crate) fn stream_error(err: &StreamError) -> TransportError {
     match err {
         StreamError::RemoteTerminate { code, .. } => TransportError::Reset(reset(*code)),
-        StreamError::ConnectionError { 0: conn, .. } => {
-            TransportError::ConnectionLost(describe_connection_error(conn))
-        }
+        StreamError::ConnectionError { 0: conn, .. } => match connection_alert(conn) {
+            Some(alert) => TransportError::TlsRefused(alert),
+            None => TransportError::ConnectionLost(describe_connection_error(conn)),
+        },
         StreamError::HeaderTooBig {
             actual_size,
             max_size,
@@ -119,6 +121,33 @@ pub(crate) fn describe_connection_error(err: &ConnectionError) -> String {
             ..
         } => inner.to_string(),
         other => other.to_string(),
+    }
+}
+
+/// The TLS alert with which the peer closed the connection, if that is how it ended. Our
+/// adapter keeps quinn's own error inside `Undefined` (`crate::quic`), where the
+/// CONNECTION_CLOSE's code is.
+pub(crate) fn connection_alert(err: &ConnectionError) -> Option<TlsAlert> {
+    match err {
+        ConnectionError::Remote {
+            0: ConnectionErrorIncoming::Undefined(inner),
+            ..
+        } => inner
+            .downcast_ref::<quinn::ConnectionError>()
+            .and_then(quic_alert),
+        _ => None,
+    }
+}
+
+/// The TLS alert a QUIC peer closed the connection with: a CONNECTION_CLOSE whose transport
+/// error is CRYPTO_ERROR. An alert this side raised itself (a local `TransportError`) is not
+/// the peer's refusal, so it is not reported.
+pub(crate) fn quic_alert(err: &quinn::ConnectionError) -> Option<TlsAlert> {
+    match err {
+        quinn::ConnectionError::ConnectionClosed(close) => {
+            TlsAlert::from_quic_code(u64::from(close.error_code))
+        }
+        _ => None,
     }
 }
 

@@ -17,6 +17,7 @@ use crate::call_core::outcome::TransportError;
 
 pub(crate) mod h2;
 pub(crate) mod h3;
+pub(crate) mod refusal;
 
 /// Which protocol carries a call or a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

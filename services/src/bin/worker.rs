@@ -8,7 +8,10 @@ use std::time::Duration;
 use clap::Parser;
 use connection_swap::certs::CertPaths;
 use connection_swap::config::{parse_millis, parse_secs};
-use connection_swap::worker::{self, identity_setting, label_or_default, WorkerConfig};
+use connection_swap::protocol::{DEFAULT_MAX_PROMPT_BYTES, DEFAULT_MAX_STREAMS};
+use connection_swap::worker::{
+    self, identity_setting, label_or_default, WorkerConfig, WorkerLimits,
+};
 
 /// Connection-swap worker.
 #[derive(Debug, Parser)]
@@ -49,6 +52,12 @@ struct Args {
     /// Milliseconds between tokens.
     #[arg(long, env = "CONNECTION_SWAP_TOKEN_INTERVAL_MS", default_value = "1000", value_parser = parse_millis)]
     token_interval: Duration,
+    /// Longest prompt accepted, in bytes; announced to the director, which refuses longer ones.
+    #[arg(long, env = "CONNECTION_SWAP_WORKER_MAX_PROMPT_BYTES", default_value_t = DEFAULT_MAX_PROMPT_BYTES, value_parser = clap::value_parser!(usize))]
+    max_prompt_bytes: usize,
+    /// Streams served at once; announced to the director, which assigns no more.
+    #[arg(long, env = "CONNECTION_SWAP_WORKER_MAX_STREAMS", default_value_t = DEFAULT_MAX_STREAMS, value_parser = clap::value_parser!(u32).range(1..))]
+    max_streams: u32,
 }
 
 #[tokio::main]
@@ -65,6 +74,10 @@ async fn main() -> anyhow::Result<()> {
         failure_after: args.failure_after,
         recovery: args.recovery,
         token_interval: args.token_interval,
+        limits: WorkerLimits {
+            max_prompt_bytes: args.max_prompt_bytes,
+            max_streams: args.max_streams,
+        },
     };
     worker::run(config).await
 }

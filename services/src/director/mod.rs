@@ -3,9 +3,11 @@
 //! frames, and when that worker fails moves the stream - same QUIC connection, same HTTP/3
 //! stream - to the next worker, which resumes after the last token the client received.
 
+mod admission;
 mod pool;
 
-pub use pool::{Lease, WorkerInfo, WorkerPool};
+pub use admission::{Admission, Permit, QueueLimits, SessionLimits, WaitQueue};
+pub use pool::{Capacity, Lease, NoWorker, WorkerInfo, WorkerPool};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,13 +24,16 @@ use tracing::{debug, error, info, warn};
 use crate::certs::{CertPaths, SERVER_NAME, WORKER_COMMON_NAME};
 use crate::protocol::directorregistry::{DirectorRegistry, DirectorRegistryServer};
 use crate::protocol::inference::{Inference, InferenceServer};
-use crate::protocol::next;
 use crate::protocol::workerstream::WorkerStreamClient;
 use crate::protocol::{
     self, event, frame_kind, EventKind, FrameKind, GenerateEvent, GenerateRequest,
     HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse, SetAvailabilityRequest,
     SetAvailabilityResponse, StreamAssigned, Token, WorkerAssignment, WorkerFailed, WorkerFrame,
     WorkerVerdict,
+};
+use crate::protocol::{
+    first_sequence_after, judge_worker_status, last_sequence_reached, next, prompt_too_long,
+    LoggedPrompt, DEFAULT_MAX_PROMPT_BYTES, MAX_SEQUENCE, UNANNOUNCED_MAX_STREAMS,
 };
 use crate::shutdown;
 
@@ -46,6 +51,10 @@ pub struct DirectorConfig {
     pub worker_keep_alive: Duration,
     /// A worker connection silent this long is dead: its stream moves to another worker.
     pub worker_idle_timeout: Duration,
+    /// The sessions one client connection and one peer address may hold at once.
+    pub sessions: SessionLimits,
+    /// The bounds on sessions waiting for a free worker.
+    pub queue: QueueLimits,
     /// Most connections one IP address may hold at once
     /// (`CONNECTION_SWAP_MAX_CONNECTIONS_PER_PEER`, default rpcnet's 512). Raise it when many
     /// clients arrive from one address (a NAT, a load balancer, a benchmark on loopback).
@@ -69,6 +78,8 @@ impl DirectorConfig {
             heartbeat_interval: Duration::from_millis(500),
             worker_keep_alive: Duration::from_millis(200),
             worker_idle_timeout: Duration::from_millis(800),
+            sessions: SessionLimits::default(),
+            queue: QueueLimits::default(),
             max_connections_per_peer: Self::DEFAULT_MAX_CONNECTIONS_PER_PEER,
         }
     }
@@ -96,6 +107,15 @@ const WORKER_CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Capacity of the per-stream queue of events towards the client.
 const EVENT_QUEUE: usize = 32;
 
+/// Streams one connection to a worker carries: rpcnet's default stream limit, which the
+/// worker's server keeps. The director opens as many connections as a worker's announced
+/// capacity needs.
+const STREAMS_PER_WORKER_CONNECTION: usize = 256;
+
+/// The largest capacity the director believes a worker announces (64 connections' worth):
+/// each connection costs a socket, so a worker claiming more is taken at this.
+const MAX_WORKER_STREAMS: u32 = 16_384;
+
 /// Runs the director until Ctrl-C, SIGTERM or a server failure.
 pub async fn run(config: DirectorConfig) -> anyhow::Result<()> {
     let server_config = ServerConfig::new(config.certs.server_cert(), config.certs.server_key())
@@ -108,6 +128,8 @@ pub async fn run(config: DirectorConfig) -> anyhow::Result<()> {
         .max_connections_per_peer(config.max_connections_per_peer);
     let director = Arc::new(Director {
         pool: WorkerPool::new(),
+        admission: Admission::new(config.sessions),
+        queue: WaitQueue::new(config.queue),
         config: config.clone(),
     });
     let server = Server::builder(server_config)
@@ -117,6 +139,10 @@ pub async fn run(config: DirectorConfig) -> anyhow::Result<()> {
         .with_context(|| format!("binding the director to {}", config.listen))?;
     info!(
         addr = %server.local_addr(),
+        sessions_per_connection = config.sessions.per_connection,
+        sessions_per_peer = config.sessions.per_peer,
+        max_queued = config.queue.max_waiting,
+        queue_wait_ms = u64::try_from(config.queue.max_wait.as_millis()).unwrap_or(u64::MAX),
         "director listening; waiting for workers to register"
     );
     let shutdown_handle = server.shutdown_handle();
@@ -140,19 +166,33 @@ pub async fn run(config: DirectorConfig) -> anyhow::Result<()> {
 /// The director's shared state; implements both services it serves.
 pub struct Director {
     pool: Arc<WorkerPool<WorkerStreamClient>>,
+    admission: Arc<Admission>,
+    queue: Arc<WaitQueue>,
     config: DirectorConfig,
 }
 
 impl Director {
-    /// A client for a worker's `WorkerStream` server, verifying its certificate against the CA.
-    /// It connects on first use and again after a connection died.
-    fn worker_client(&self, addr: SocketAddr) -> Result<WorkerStreamClient, rpcnet::Error> {
+    /// Clients for a worker's `WorkerStream` server, one per connection (`connections` of
+    /// them), verifying its certificate against the CA. Each connects on first use and again
+    /// after its connection died.
+    fn worker_clients(
+        &self,
+        addr: SocketAddr,
+        connections: usize,
+    ) -> Result<Vec<WorkerStreamClient>, rpcnet::Error> {
         let config = rpcnet::ClientConfig::new(self.config.certs.ca())?
             .server_name(SERVER_NAME)
             .keep_alive(self.config.worker_keep_alive)
             .idle_timeout(self.config.worker_idle_timeout)
             .connect_timeout(WORKER_CONNECT_TIMEOUT);
-        Ok(WorkerStreamClient::new(rpcnet::Client::lazy(addr, config)?))
+        (0..connections)
+            .map(|_| {
+                Ok(WorkerStreamClient::new(rpcnet::Client::lazy(
+                    addr,
+                    config.clone(),
+                )?))
+            })
+            .collect()
     }
 
     fn heartbeat_interval_ms(&self) -> u64 {
@@ -179,6 +219,25 @@ fn authenticate(ctx: &RequestContext, call: &'static str) -> Result<(), Status> 
     )))
 }
 
+/// What a registering worker accepts; a field left at 0 (a worker older than it) is what such
+/// a worker accepts by default, and a capacity past [`MAX_WORKER_STREAMS`] is taken at that.
+fn announced_capacity(max_prompt_bytes: u64, max_streams: u32) -> Capacity {
+    let default_prompt = u64::try_from(DEFAULT_MAX_PROMPT_BYTES).unwrap_or(u64::MAX);
+    let max_streams = if max_streams == 0 {
+        UNANNOUNCED_MAX_STREAMS
+    } else {
+        max_streams.min(MAX_WORKER_STREAMS)
+    };
+    Capacity {
+        max_prompt_bytes: if max_prompt_bytes == 0 {
+            default_prompt
+        } else {
+            max_prompt_bytes
+        },
+        max_streams: usize::try_from(max_streams).unwrap_or(usize::MAX),
+    }
+}
+
 fn parse_worker_addr(addr: &str) -> Result<SocketAddr, Status> {
     addr.parse()
         .map_err(|_| Status::invalid_argument(format!("worker address {addr:?} is not ip:port")))
@@ -195,16 +254,22 @@ impl DirectorRegistry for Director {
             label,
             addr,
             available,
+            max_prompt_bytes,
+            max_streams,
         } = request.into_inner();
         let addr = parse_worker_addr(&addr)?;
         if label.is_empty() {
             return Err(Status::invalid_argument("the worker label is empty"));
         }
-        let client = self.worker_client(addr).map_err(|err| {
+        let capacity = announced_capacity(max_prompt_bytes, max_streams);
+        let connections = capacity.max_streams.div_ceil(STREAMS_PER_WORKER_CONNECTION);
+        let clients = self.worker_clients(addr, connections).map_err(|err| {
             error!(worker.addr = %addr, worker.label = %label, %err, "cannot prepare a client for the worker");
             Status::internal(format!("the director cannot prepare a client for {addr}: {err}"))
         })?;
-        let (worker_id, replaced) = self.pool.register(label.clone(), addr, available, client);
+        let (worker_id, replaced) =
+            self.pool
+                .register(label.clone(), addr, available, capacity, clients);
         if let Some(old) = replaced {
             info!(
                 worker.id = old.id,
@@ -218,6 +283,9 @@ impl DirectorRegistry for Director {
             worker.addr = %addr,
             worker.label = %label,
             available,
+            max_prompt_bytes = capacity.max_prompt_bytes,
+            max_streams = capacity.max_streams,
+            connections,
             "worker registered"
         );
         Ok(Response::new(RegisterResponse {
@@ -296,6 +364,20 @@ impl Inference for Director {
         ctx: RequestContext,
         request: Request<Streaming<GenerateRequest>>,
     ) -> Result<Response<ResponseStream<GenerateEvent>>, Status> {
+        let connection = ctx.connection_id();
+        let permit = match self.admission.admit(connection, ctx.peer_addr().ip()) {
+            Ok(permit) => permit,
+            Err(status) => {
+                warn!(
+                    stream.id = ctx.stream_id(),
+                    connection.id = %connection,
+                    peer.addr = %ctx.peer_addr(),
+                    err = %status.message(),
+                    "refusing stream: too many sessions"
+                );
+                return Err(status);
+            }
+        };
         let mut requests = request.into_inner();
         let first = requests
             .message()
@@ -306,13 +388,34 @@ impl Inference for Director {
         info!(
             stream.id = stream_id,
             connection.id = %connection_id,
-            prompt = %first.prompt,
+            prompt = %LoggedPrompt(&first.prompt),
             transport = %ctx.transport(),
             "client opened stream"
         );
+        if let Err(status) = first_sequence_after(first.resume_after) {
+            warn!(
+                stream.id = stream_id,
+                connection.id = %connection_id,
+                err = %status.message(),
+                "refusing stream: invalid resume position"
+            );
+            return Err(status);
+        }
+        if let Err(NoWorker::PromptTooLong { limit }) = self.pool.check_prompt(first.prompt.len()) {
+            let status = prompt_too_long(first.prompt.len(), limit);
+            warn!(
+                stream.id = stream_id,
+                connection.id = %connection_id,
+                err = %status.message(),
+                "refusing stream: prompt too long for every worker"
+            );
+            return Err(status);
+        }
         let (events, outgoing) = rpcnet::channel(EVENT_QUEUE);
         let session = Session {
             pool: Arc::clone(&self.pool),
+            queue: Arc::clone(&self.queue),
+            _permit: permit,
             connection_id,
             stream_id,
             prompt: first.prompt,
@@ -328,6 +431,9 @@ impl Inference for Director {
 /// One client stream, from its first request until the client goes away, across workers.
 struct Session {
     pool: Arc<WorkerPool<WorkerStreamClient>>,
+    queue: Arc<WaitQueue>,
+    /// The session's place under the admission caps, freed when it ends.
+    _permit: Permit,
     connection_id: String,
     stream_id: u64,
     prompt: String,
@@ -346,21 +452,50 @@ enum Outcome {
     NotAccepted(Status),
     /// The worker failed while serving: the client is asked to retry.
     Failed(Status),
+    /// The request cannot go on, through no fault of the worker: the worker refused it (an
+    /// argument out of range, a message over a limit) or the generation reached the last
+    /// sequence number. The client's call ends with this status; the worker stays as it was.
+    Ended(Status),
+}
+
+/// Why a session got no worker.
+enum NoLease {
+    /// The client went away while the session waited.
+    ClientGone,
+    /// No worker takes the request (its prompt is too long), or none became free in time (the
+    /// queue is full, or the wait too long): the client's call ends with this.
+    Refused(Status),
 }
 
 /// Why relaying one frame stopped the worker's turn.
 enum RelayError {
     ClientGone,
     Worker(Status),
+    /// The token just relayed was the last sequence number there is.
+    LastSequence,
 }
 
 impl Session {
     async fn run(mut self) {
         let mut avoid = None;
         loop {
-            let Some(lease) = self.acquire_worker(avoid).await else {
-                info!(stream.id = self.stream_id, connection.id = %self.connection_id, "client closed stream");
-                return;
+            let lease = match self.acquire_worker(avoid).await {
+                Ok(lease) => lease,
+                Err(NoLease::ClientGone) => {
+                    info!(stream.id = self.stream_id, connection.id = %self.connection_id, "client closed stream");
+                    return;
+                }
+                Err(NoLease::Refused(status)) => {
+                    warn!(
+                        stream.id = self.stream_id,
+                        connection.id = %self.connection_id,
+                        code = ?status.code(),
+                        err = %status.message(),
+                        "ending stream: no worker can take it"
+                    );
+                    let _ = self.events.send(Err(status)).await;
+                    return;
+                }
             };
             avoid = Some(lease.info.id);
             info!(
@@ -373,6 +508,19 @@ impl Session {
             match self.forward(&lease).await {
                 Outcome::ClientGone => {
                     info!(stream.id = self.stream_id, connection.id = %self.connection_id, "client closed stream");
+                    return;
+                }
+                Outcome::Ended(status) => {
+                    warn!(
+                        stream.id = self.stream_id,
+                        connection.id = %self.connection_id,
+                        worker.addr = %lease.info.addr,
+                        worker.label = %lease.info.label,
+                        code = ?status.code(),
+                        err = %status.message(),
+                        "ending stream: the request cannot go on; the worker stays in the pool"
+                    );
+                    let _ = self.events.send(Err(status)).await;
                     return;
                 }
                 Outcome::NotAccepted(status) => {
@@ -415,6 +563,16 @@ impl Session {
                         info!(stream.id = self.stream_id, connection.id = %self.connection_id, "client closed stream");
                         return;
                     };
+                    if let Err(status) = first_sequence_after(retry.resume_after) {
+                        warn!(
+                            stream.id = self.stream_id,
+                            connection.id = %self.connection_id,
+                            err = %status.message(),
+                            "ending stream: invalid resume position"
+                        );
+                        let _ = self.events.send(Err(status)).await;
+                        return;
+                    }
                     if retry.resume_after != self.resume_after {
                         warn!(
                             stream.id = self.stream_id,
@@ -430,21 +588,34 @@ impl Session {
         }
     }
 
-    /// The next worker for this stream, waiting for one if none is available; `None` if the
-    /// client goes away meanwhile.
-    async fn acquire_worker(&mut self, avoid: Option<u64>) -> Option<Lease<WorkerStreamClient>> {
-        if let Some(lease) = self.pool.try_acquire(avoid) {
-            return Some(lease);
+    /// The next worker for this stream, waiting for one if none is available.
+    async fn acquire_worker(
+        &mut self,
+        avoid: Option<u64>,
+    ) -> Result<Lease<WorkerStreamClient>, NoLease> {
+        let len = self.prompt.len();
+        let too_long = |limit| NoLease::Refused(prompt_too_long(len, limit));
+        match self.pool.try_acquire(avoid, len) {
+            Ok(lease) => return Ok(lease),
+            Err(NoWorker::PromptTooLong { limit }) => return Err(too_long(limit)),
+            Err(NoWorker::Busy) => {}
         }
+        let queue = Arc::clone(&self.queue);
+        let _place = queue.enter().map_err(NoLease::Refused)?;
         info!(
             stream.id = self.stream_id,
             connection.id = %self.connection_id,
+            waiting = queue.waiting(),
             "no worker available; waiting for one"
         );
         let pool = Arc::clone(&self.pool);
+        let leased = tokio::time::timeout(queue.max_wait(), pool.acquire(avoid, len));
         tokio::select! {
-            lease = pool.acquire(avoid) => Some(lease),
-            () = self.client_gone() => None,
+            leased = leased => match leased {
+                Ok(leased) => leased.map_err(too_long),
+                Err(_) => Err(NoLease::Refused(queue.timed_out())),
+            },
+            () = self.client_gone() => Err(NoLease::ClientGone),
         }
     }
 
@@ -475,7 +646,7 @@ impl Session {
         };
         let mut frames = match opened {
             Ok(response) => response.into_inner(),
-            Err(status) => return Outcome::NotAccepted(status),
+            Err(status) => return not_accepted(status),
         };
         let mut accepted = false;
         let outcome = loop {
@@ -485,6 +656,7 @@ impl Session {
                         Some(Ok(frame)) => match self.relay(frame, &lease.info, &mut accepted).await {
                             Ok(()) => continue,
                             Err(RelayError::ClientGone) => break Outcome::ClientGone,
+                            Err(RelayError::LastSequence) => break Outcome::Ended(last_sequence_reached()),
                             Err(RelayError::Worker(status)) => status,
                         },
                         Some(Err(status)) => status,
@@ -493,7 +665,9 @@ impl Session {
                             lease.info.label
                         )),
                     };
-                    break if accepted {
+                    break if judge_worker_status(&status) == WorkerVerdict::RequestRefused {
+                        Outcome::Ended(status)
+                    } else if accepted {
                         Outcome::Failed(status)
                     } else {
                         Outcome::NotAccepted(status)
@@ -510,7 +684,7 @@ impl Session {
                 () = self.events.closed() => break Outcome::ClientGone,
             }
         };
-        if matches!(outcome, Outcome::ClientGone) {
+        if matches!(outcome, Outcome::ClientGone | Outcome::Ended(_)) {
             // End the worker's call politely: close our side, and let the worker end its
             // response (it does as soon as it sees our side closed).
             drop(to_worker);
@@ -547,7 +721,11 @@ impl Session {
             }
             Some(FrameKind::Token(token)) => {
                 *accepted = true;
-                let expected = self.resume_after + 1;
+                // `resume_after` was validated and stops at MAX_SEQUENCE (see below), so this
+                // cannot overflow; checked all the same, as no sequence arithmetic here may.
+                let Some(expected) = self.resume_after.checked_add(1) else {
+                    return Err(RelayError::LastSequence);
+                };
                 if token.sequence < expected {
                     debug!(
                         stream.id = self.stream_id,
@@ -573,6 +751,9 @@ impl Session {
                     return Err(RelayError::ClientGone);
                 }
                 self.resume_after = sequence;
+                if sequence >= MAX_SEQUENCE {
+                    return Err(RelayError::LastSequence);
+                }
             }
             None => debug!("ignoring a worker frame without content"),
         }
@@ -591,6 +772,8 @@ impl Session {
                     );
                 }
             }
+            // The client was told; the worker did nothing wrong.
+            WorkerVerdict::RequestRefused => {}
             WorkerVerdict::Gone => {
                 if self.pool.remove(worker.id).is_some() {
                     warn!(
@@ -628,6 +811,15 @@ impl Session {
                 () = self.events.closed() => return,
             }
         }
+    }
+}
+
+/// The outcome of a worker call that ended before the worker accepted the stream.
+fn not_accepted(status: Status) -> Outcome {
+    if judge_worker_status(&status) == WorkerVerdict::RequestRefused {
+        Outcome::Ended(status)
+    } else {
+        Outcome::NotAccepted(status)
     }
 }
 
