@@ -421,25 +421,19 @@ impl Membership {
     /// retry can mend that, so it is reported once, as the configuration error it is.
     fn tls_refusal(&self, alert: TlsAlert, status: &Status) -> anyhow::Error {
         let label = &self.state.label;
-        if alert.concerns_a_certificate() {
-            error!(
-                target: "worker",
-                worker = %label,
-                director = %self.director,
-                tls.alert = %alert,
-                err = %status.message(),
-                "configuration error: the director refused this worker's certificate; check CONNECTION_SWAP_WORKER_CERT and the CA the director trusts"
-            );
+        let what = if alert.concerns_a_certificate() {
+            "the director refused this worker's certificate; check CONNECTION_SWAP_WORKER_CERT and the CA the director trusts"
         } else {
-            error!(
-                target: "worker",
-                worker = %label,
-                director = %self.director,
-                tls.alert = %alert,
-                err = %status.message(),
-                "configuration error: the director refused this worker's TLS handshake"
-            );
-        }
+            "the director refused this worker's TLS handshake"
+        };
+        error!(
+            target: "worker",
+            worker = %label,
+            director = %self.director,
+            tls.alert = %alert,
+            err = %status.message(),
+            "configuration error: {what}"
+        );
         anyhow!(
             "the director at {} refused worker {label} at the TLS level (alert {alert}): {}",
             self.director,

@@ -50,6 +50,15 @@ fn client_config() -> rpcnet::ClientConfig {
         .server_name(SERVER_NAME)
 }
 
+/// An anonymous client of the director at `addr`, connected.
+async fn connect(addr: std::net::SocketAddr) -> InferenceClient {
+    InferenceClient::new(
+        rpcnet::Client::connect(addr, client_config())
+            .await
+            .unwrap_or_else(|err| panic!("connect: {err}")),
+    )
+}
+
 /// A `generate` call in progress: the request side (kept open) and the events.
 struct Call {
     requests: StreamSender<GenerateRequest>,
@@ -156,11 +165,7 @@ fn resume_positions_past_the_last_sequence_are_refused_and_never_overflow() {
     director.wait_for(&["worker registered"], Duration::from_secs(10));
     let worker_at = worker_addr(&worker);
     runtime().block_on(async {
-        let client = InferenceClient::new(
-            rpcnet::Client::connect(addr, client_config())
-                .await
-                .unwrap_or_else(|err| panic!("connect: {err}")),
-        );
+        let client = connect(addr).await;
 
         // The first request: refused at once, naming the limit.
         for bad in [u64::MAX, u64::MAX - 1, MAX_SEQUENCE] {
@@ -286,11 +291,7 @@ fn a_prompt_no_worker_takes_is_refused_at_once_and_evicts_nobody() {
         Some(limit.as_str())
     );
     runtime().block_on(async {
-        let client = InferenceClient::new(
-            rpcnet::Client::connect(addr, client_config())
-                .await
-                .unwrap_or_else(|err| panic!("connect: {err}")),
-        );
+        let client = connect(addr).await;
         // A client being served all along, by the least loaded worker that takes its prompt.
         let mut served = open(&client, "prompt-steady", 0)
             .await
@@ -357,11 +358,7 @@ fn a_prompt_no_worker_takes_is_refused_at_once_and_evicts_nobody() {
 
         // Both workers still serve: the steady call goes on, and a new client is served.
         next_token(&mut served, "prompt-steady", &mut last).await;
-        let other = InferenceClient::new(
-            rpcnet::Client::connect(addr, client_config())
-                .await
-                .unwrap_or_else(|err| panic!("connect: {err}")),
-        );
+        let other = connect(addr).await;
         let mut fresh = open(&other, "prompt-fresh", 0)
             .await
             .unwrap_or_else(|status| panic!("refused: {status}"));
@@ -402,11 +399,7 @@ async fn hold_sessions(
     calls: usize,
     tag: &str,
 ) -> (InferenceClient, Vec<Held>) {
-    let client = InferenceClient::new(
-        rpcnet::Client::connect(addr, client_config())
-            .await
-            .unwrap_or_else(|err| panic!("connect: {err}")),
-    );
+    let client = connect(addr).await;
     let mut opening = tokio::task::JoinSet::new();
     for n in 0..calls {
         let client = client.clone();

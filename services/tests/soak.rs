@@ -69,43 +69,16 @@ fn soak(check_memory: bool) {
     let secs = setting("SOAK_SECS", 10);
     let tokens = secs * 1000 / TIMING.token_interval_ms;
 
-    let addr = free_addr();
-    let director = start_director(addr);
-    director.wait_for(&["director listening"], Duration::from_secs(10));
-    let mut started = 0usize;
-    let mut next_worker = |started: &mut usize| {
-        *started += 1;
-        start_worker(&format!("worker-{started}"), addr, TIMING, &[])
-    };
-    let mut workers: Vec<Proc> = (0..WORKERS).map(|_| next_worker(&mut started)).collect();
-    director.wait_for_count(&["worker registered"], WORKERS, Duration::from_secs(20));
-    std::thread::sleep(Duration::from_millis(500));
-    let baseline = rss_kib(director.pid());
-    DIRECTOR_PID.with(|pid| pid.set(Some(director.pid())));
+    let mut cluster = Cluster::start();
+    let baseline = rss_kib(cluster.director.pid());
 
     // Two waves of clients: the first brings the director to its working size, the second
     // must not grow it further (the allocator keeps freed pages, so "back to the baseline" is
     // measured as "no growth from one wave to the next": what a session leaks would add up).
-    let first = wave(
-        addr,
-        clients,
-        tokens,
-        secs,
-        &mut workers,
-        &mut next_worker,
-        &mut started,
-    );
-    let after_first = settled_rss(&director);
-    let second = wave(
-        addr,
-        clients,
-        tokens,
-        secs,
-        &mut workers,
-        &mut next_worker,
-        &mut started,
-    );
-    let after_second = settled_rss(&director);
+    let first = cluster.wave(clients, tokens, secs);
+    let after_first = cluster.settled_rss();
+    let second = cluster.wave(clients, tokens, secs);
+    let after_second = cluster.settled_rss();
     eprintln!(
         "soak: director RSS {baseline} KiB before, {after_first} KiB after wave 1 (peak {} KiB), \
          {after_second} KiB after wave 2 (peak {} KiB)",
@@ -120,9 +93,104 @@ fn soak(check_memory: bool) {
          {clients} clients: sessions are not freed"
     );
     assert!(
-        director.matching(&["panicked"]).is_empty(),
+        cluster.director.matching(&["panicked"]).is_empty(),
         "the director panicked"
     );
+}
+
+/// The director and its workers; killed workers are replaced by new ones (`worker-<n>`).
+struct Cluster {
+    addr: std::net::SocketAddr,
+    director: Proc,
+    workers: Vec<Proc>,
+    started: usize,
+}
+
+impl Cluster {
+    /// A director with `WORKERS` registered workers.
+    fn start() -> Cluster {
+        let addr = free_addr();
+        let director = start_director(addr);
+        director.wait_for(&["director listening"], Duration::from_secs(10));
+        let mut cluster = Cluster {
+            addr,
+            director,
+            workers: Vec::new(),
+            started: 0,
+        };
+        for _ in 0..WORKERS {
+            let worker = cluster.new_worker();
+            cluster.workers.push(worker);
+        }
+        cluster
+            .director
+            .wait_for_count(&["worker registered"], WORKERS, Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(500));
+        cluster
+    }
+
+    fn new_worker(&mut self) -> Proc {
+        self.started += 1;
+        start_worker(&format!("worker-{}", self.started), self.addr, TIMING, &[])
+    }
+
+    /// Runs `clients` clients of `tokens` tokens each to the end, SIGKILLing one worker (and
+    /// starting a replacement) every `KILL_EVERY` for the first `secs` seconds.
+    fn wave(&mut self, clients: usize, tokens: u64, secs: u64) -> Wave {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|err| panic!("tokio runtime: {err}"));
+        let certs = CertPaths::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../certs"));
+        let handles: Vec<_> = (0..clients)
+            .map(|n| {
+                let config = ClientAppConfig {
+                    director: self.addr,
+                    certs: certs.clone(),
+                    prompt: format!("soak prompt {n}"),
+                    max_tokens: Some(tokens),
+                };
+                rt.spawn(client_app::run(config))
+            })
+            .collect();
+        let start = Instant::now();
+        let mut kills = 0u32;
+        let mut peak_rss = 0;
+        while !handles.iter().all(|h| h.is_finished()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(secs * 4 + 60),
+                "the clients did not finish"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+            peak_rss = peak_rss.max(rss_kib(self.director.pid()));
+            let elapsed = start.elapsed();
+            if elapsed >= KILL_EVERY * (kills + 1) && elapsed < Duration::from_secs(secs) {
+                let victim = kills as usize % self.workers.len();
+                self.workers[victim].kill();
+                self.workers[victim] = self.new_worker();
+                kills += 1;
+            }
+        }
+        let summaries = handles
+            .into_iter()
+            .map(|h| rt.block_on(h).expect("client task").expect("client run"))
+            .collect();
+        // Dropping the runtime drops the clients, closing their connections.
+        drop(rt);
+        Wave {
+            summaries,
+            kills,
+            peak_rss,
+        }
+    }
+
+    /// The director's resident set once the departed clients' connections have timed out
+    /// (its idle timeout is 5 s).
+    fn settled_rss(&self) -> u64 {
+        std::thread::sleep(Duration::from_secs(6));
+        rss_kib(self.director.pid())
+    }
 }
 
 /// What one wave of clients saw.
@@ -178,76 +246,4 @@ impl Wave {
             "only {swaps} swaps for {clients} clients"
         );
     }
-}
-
-/// Runs `clients` clients of `tokens` tokens each to the end, SIGKILLing one worker (and
-/// starting a replacement) every `KILL_EVERY` for the first `secs` seconds.
-fn wave(
-    addr: std::net::SocketAddr,
-    clients: usize,
-    tokens: u64,
-    secs: u64,
-    workers: &mut [Proc],
-    next_worker: &mut impl FnMut(&mut usize) -> Proc,
-    started: &mut usize,
-) -> Wave {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|err| panic!("tokio runtime: {err}"));
-    let certs = CertPaths::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../certs"));
-    let handles: Vec<_> = (0..clients)
-        .map(|n| {
-            let config = ClientAppConfig {
-                director: addr,
-                certs: certs.clone(),
-                prompt: format!("soak prompt {n}"),
-                max_tokens: Some(tokens),
-            };
-            rt.spawn(client_app::run(config))
-        })
-        .collect();
-    let start = Instant::now();
-    let mut kills = 0u32;
-    let mut peak_rss = 0;
-    while !handles.iter().all(|h| h.is_finished()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs * 4 + 60),
-            "the clients did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-        peak_rss = peak_rss.max(DIRECTOR_PID.with(|pid| pid.get().map_or(0, rss_kib)));
-        if start.elapsed() >= KILL_EVERY * (kills + 1)
-            && start.elapsed() < Duration::from_secs(secs)
-        {
-            let victim = kills as usize % workers.len();
-            workers[victim].kill();
-            workers[victim] = next_worker(started);
-            kills += 1;
-        }
-    }
-    let summaries = handles
-        .into_iter()
-        .map(|h| rt.block_on(h).expect("client task").expect("client run"))
-        .collect();
-    // Dropping the runtime drops the clients, closing their connections.
-    drop(rt);
-    Wave {
-        summaries,
-        kills,
-        peak_rss,
-    }
-}
-
-thread_local! {
-    /// The director's pid, for the peak memory readings taken during a wave.
-    static DIRECTOR_PID: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
-}
-
-/// The director's resident set once the departed clients' connections have timed out (its
-/// idle timeout is 5 s) and the value stopped moving.
-fn settled_rss(director: &Proc) -> u64 {
-    std::thread::sleep(Duration::from_secs(6));
-    rss_kib(director.pid())
 }
